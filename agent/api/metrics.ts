@@ -1,0 +1,40 @@
+import type { AgentStatus } from "../runtime/status.js";
+
+/**
+ * Prometheus text exposition (format 0.0.4) of the agent's status. Label values are escaped as the
+ * format requires, so a device id can never break a scrape.
+ */
+export function renderMetrics(s: AgentStatus): string {
+  const out: string[] = [];
+  const family = (name: string, type: "gauge" | "counter", help: string, samples: Array<[Record<string, string>, number]>) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${value}`);
+  };
+  family("edge_agent_info", "gauge", "Agent version and device id.", [[{ version: s.version, device: s.deviceId }, 1]]);
+  family("edge_agent_uptime_seconds", "gauge", "Seconds since the agent started.", [[{}, s.uptimeS]]);
+  family("edge_outbox_pending", "gauge", "Records stored and not yet acknowledged by the broker.", [[{}, s.outbox.pending]]);
+  family("edge_outbox_sent_total", "counter", "Records acknowledged by the broker since start.", [[{}, s.outbox.sent]]);
+  family("edge_outbox_dropped_total", "counter", "Records dropped by a store bound since start.", [
+    [{ reason: "rows" }, s.outbox.dropped.rows],
+    [{ reason: "age" }, s.outbox.dropped.age],
+  ]);
+  family("edge_uplink_connected", "gauge", "1 when the MQTT uplink is connected.", [[{}, s.uplink?.connected ? 1 : 0]]);
+  family("edge_pipeline_samples_total", "counter", "Samples through the pipeline by outcome.", [
+    [{ outcome: "received" }, s.pipeline.received],
+    [{ outcome: "stored" }, s.pipeline.stored],
+    [{ outcome: "filtered" }, s.pipeline.filtered],
+    [{ outcome: "store_error" }, s.pipeline.storeErrors],
+  ]);
+  family("edge_driver_connected", "gauge", "1 when the driver is connected to its device.", s.drivers.map((d) => [{ device: d.id, protocol: d.protocol }, d.connected ? 1 : 0]));
+  family("edge_driver_requests_total", "counter", "Protocol requests sent.", s.drivers.map((d) => [{ device: d.id }, d.counters.requests]));
+  family("edge_driver_errors_total", "counter", "Failed requests or connection attempts.", s.drivers.map((d) => [{ device: d.id }, d.counters.errors]));
+  family("edge_driver_overruns_total", "counter", "Poll cycles skipped because the previous one was still running.", s.drivers.map((d) => [{ device: d.id }, d.counters.overruns]));
+  return out.join("\n") + "\n";
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return "";
+  const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+  return `{${entries.map(([k, v]) => `${k}="${esc(v)}"`).join(",")}}`;
+}

@@ -1,0 +1,80 @@
+import { loadConfig } from "../../config/load.js";
+import { ConfigError } from "../../config/errors.js";
+import { createLogger } from "../../log.js";
+import { Runtime } from "../../runtime/runtime.js";
+import { installCrashGuards, installShutdownHandlers } from "../../runtime/process-guards.js";
+import { VERSION } from "../../version.js";
+import { errorMessage } from "../../../edge/errors.js";
+import { EXIT, UsageError, parseLogLevel, type Command } from "../command.js";
+
+/** Sent over the IPC channel when `edge-agent sim` started this agent. */
+export interface AgentReadyMessage {
+  type: "ready";
+  deviceId: string;
+  api: { host: string; port: number } | null;
+  topicRoot: string | null;
+}
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "Run the agent with a configuration file",
+  help: `Usage: edge-agent run --config FILE [--log-level LEVEL] [--log-format json|pretty]
+
+Validates FILE, then starts the store, the MQTT uplink, the device drivers and the local API.
+An invalid file stops here with every problem listed, before anything is opened.
+SIGINT or SIGTERM stop it cleanly (exit 0); a second signal exits at once.
+
+Options:
+  -c, --config FILE        configuration file (YAML or JSON)
+      --log-level LEVEL    fatal, error, warn, info, debug or trace (default: the config's log.level)
+      --log-format FORMAT  json (default when stdout is not a terminal) or pretty
+  -h, --help               show this help
+  -V, --version            print the version`,
+  options: {
+    config: { type: "string", short: "c" },
+    "log-level": { type: "string" },
+    "log-format": { type: "string" },
+  },
+  async run(values) {
+    const file = values.config;
+    if (typeof file !== "string") throw new UsageError("run needs --config FILE");
+    const level = parseLogLevel(values["log-level"]);
+    const format = values["log-format"];
+    if (format !== undefined && format !== "json" && format !== "pretty") throw new UsageError(`--log-format must be json or pretty, got ${JSON.stringify(format)}`);
+
+    let config;
+    try {
+      config = loadConfig(file);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\nThe agent did not start.\n`);
+        return EXIT.failed;
+      }
+      throw err;
+    }
+    const logger = createLogger({ level: level ?? config.log.level, pretty: format === undefined ? undefined : format === "pretty", name: "agent" });
+    installCrashGuards(logger);
+    let runtime: Runtime;
+    try {
+      runtime = new Runtime({ config, logger, version: VERSION });
+      await runtime.start();
+    } catch (err) {
+      logger.fatal({ err: errorMessage(err) }, "the agent could not start");
+      return EXIT.failed;
+    }
+    installShutdownHandlers({ logger, stop: () => runtime.stop() });
+    const status = runtime.status();
+    logger.info({ version: VERSION, deviceId: runtime.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
+    if (process.send) {
+      const ready: AgentReadyMessage = {
+        type: "ready",
+        deviceId: runtime.deviceId,
+        api: runtime.apiAddress(),
+        topicRoot: status.uplink ? status.uplink.topics.telemetry.replace(/\/telemetry$/, "") : null,
+      };
+      process.send(ready);
+    }
+    // Keep running until a signal: the shutdown handler exits the process.
+    return new Promise<number>(() => undefined);
+  },
+};

@@ -1,0 +1,111 @@
+import { z } from "zod";
+import { deviceSchemas } from "../../edge/drivers/registry.js";
+import { durationMs, identifier, intRange } from "../../edge/schema-kit.js";
+
+/**
+ * The configuration file's schema: the single source of field names. The TypeScript types, the
+ * published JSON Schema (agent/config/edge-agent.schema.json) and the docs all come from here.
+ */
+
+export const CONFIG_VERSION = 1;
+
+const deviceSchema = z.discriminatedUnion("protocol", [...deviceSchemas]);
+
+const mqttSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp|ssl):\/\/./, { error: (iss) => `expected a broker URL like mqtt://host:1883, got ${JSON.stringify(iss.input)}` })
+      .describe("Broker URL: mqtt://host:1883 or mqtts://host:8883."),
+    clientId: z.string().min(1).optional().describe("MQTT client id. Default: edge-agent-{deviceId}."),
+    username: z.string().optional().describe("Broker user name."),
+    password: z.string().optional().describe("Broker password."),
+    protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).describe("4 = MQTT 3.1.1, 5 = MQTT 5."),
+    keepaliveS: intRange(0, 65535).default(30).describe("Keep-alive interval in seconds (0 disables it)."),
+    topicRoot: z
+      .string()
+      .min(1)
+      .default("edge/{deviceId}")
+      .describe("Root of every topic this device uses; {deviceId} is replaced by the device id."),
+    batch: z
+      .strictObject({
+        maxSamples: intRange(1, 100_000).default(500).describe("Most samples in one MQTT message."),
+        maxDelayMs: durationMs(0, 600_000).default(1000).describe("Longest a stored sample waits for its batch to fill."),
+        inflight: intRange(1, 64).default(8).describe("Batches published and awaiting the broker's acknowledgement at once."),
+      })
+      .prefault({})
+      .describe("How samples are grouped into messages."),
+  })
+  .describe("The MQTT uplink. Without it, data is stored locally and sent once a broker is configured.");
+
+const storeSchema = z
+  .strictObject({
+    path: z.string().min(1).optional().describe("SQLite database file. Default: {dataDir}/edge.db."),
+    maxRows: intRange(1000, 1_000_000_000).default(5_000_000).describe("Most records kept in the outbox; the oldest telemetry is dropped beyond it."),
+    maxAgeS: intRange(0, 10 * 365 * 86_400).default(7 * 86_400).describe("Telemetry older than this many seconds is dropped from the outbox; 0 keeps it forever."),
+    synchronous: z
+      .enum(["normal", "full"])
+      .default("normal")
+      .describe("SQLite durability: full = a power cut loses nothing committed; normal (WAL) = may lose the last moments before a power cut, never corrupts, much faster."),
+  })
+  .prefault({})
+  .describe("The local store-and-forward database.");
+
+const apiSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe("Serve the local HTTP API."),
+    host: z.string().min(1).default("127.0.0.1").describe("Address to listen on. Keep 127.0.0.1 unless the API must be reached from the network."),
+    port: intRange(0, 65535).default(8080).describe("TCP port (0 = any free port)."),
+  })
+  .prefault({})
+  .describe("The local HTTP API.");
+
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe("JSON Schema reference for editors; ignored by the agent."),
+    version: z.literal(CONFIG_VERSION, {
+      error: (iss) => `expected config version ${CONFIG_VERSION}, got ${JSON.stringify(iss.input)}`,
+    }).describe("Format version of this file."),
+    device: z
+      .strictObject({
+        id: identifier("a device id")
+          .optional()
+          .describe("This gateway's id in topics and the fleet. Default: derived from its identity key."),
+        name: z.string().optional().describe("Human-readable name."),
+      })
+      .prefault({})
+      .describe("This gateway."),
+    dataDir: z.string().min(1).default("./data").describe("Folder for the database, identity key and state (relative to the working directory)."),
+    log: z
+      .strictObject({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info").describe("Log level; --log-level overrides it."),
+      })
+      .prefault({})
+      .describe("Logging."),
+    mqtt: mqttSchema.optional(),
+    store: storeSchema,
+    api: apiSchema,
+    devices: z.array(deviceSchema).default([]).describe("The machines this gateway reads."),
+  })
+  .superRefine((cfg, ctx) => {
+    const seenDevices = new Map<string, number>();
+    const seenPoints = new Map<string, string>();
+    cfg.devices.forEach((device, d) => {
+      const prev = seenDevices.get(device.id);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["devices", d, "id"], input: device.id, message: `duplicate device id "${device.id}" (also devices[${prev}])` });
+      }
+      seenDevices.set(device.id, d);
+      device.points.forEach((point, p) => {
+        const where = seenPoints.get(point.id);
+        if (where !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["devices", d, "points", p, "id"], input: point.id, message: `duplicate point id "${point.id}" (also ${where})` });
+        }
+        seenPoints.set(point.id, `devices[${d}].points[${p}]`);
+      });
+    });
+  })
+  .describe("edge-agent configuration.");
+
+export type AgentConfig = z.output<typeof configSchema>;
+export type MqttConfig = NonNullable<AgentConfig["mqtt"]>;

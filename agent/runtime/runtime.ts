@@ -1,0 +1,201 @@
+import { join, resolve } from "node:path";
+import type { Logger } from "../../edge/logger.js";
+import type { Clock } from "../../edge/model.js";
+import type { Driver } from "../../edge/drivers/driver.js";
+import { createDriver } from "../../edge/drivers/registry.js";
+import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
+import { Pipeline } from "../../edge/pipeline/pipeline.js";
+import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
+import { expandRoot } from "../../edge/uplink/topics.js";
+import { errorMessage } from "../../edge/errors.js";
+import type { AgentConfig } from "../config/schema.js";
+import { loadOrCreateIdentity } from "../identity/identity.js";
+import { ApiServer } from "../api/server.js";
+import { ComponentStack, type Component } from "./component.js";
+import type { AgentStatus } from "./status.js";
+
+export interface RuntimeOptions {
+  config: AgentConfig;
+  logger: Logger;
+  version: string;
+  clock?: Clock;
+}
+
+/**
+ * The agent process's data plane and API, wired once from a validated config. Start order follows the
+ * data flow backwards (store, uplink, drivers, API) so nothing produces data before its consumer is
+ * ready; stop is the reverse, and the store closes last so every accepted sample is committed.
+ */
+export class Runtime {
+  readonly deviceId: string;
+  private readonly clock: Clock;
+  private readonly stack: ComponentStack;
+  private readonly startedAt: number;
+  private outbox: SqliteOutbox | null = null;
+  private uplink: MqttUplink | null = null;
+  private pipeline: Pipeline | null = null;
+  private readonly drivers: Driver[] = [];
+  private api: ApiServer | null = null;
+  private boundsTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: RuntimeOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.stack = new ComponentStack(options.logger.child({ component: "runtime" }));
+    const { config } = options;
+    this.deviceId = config.device.id ?? loadOrCreateIdentity(resolve(config.dataDir)).derivedId;
+    this.startedAt = this.clock();
+  }
+
+  async start(): Promise<void> {
+    await this.stack.start([this.storeComponent(), this.uplinkComponent(), this.driversComponent(), this.apiComponent()]);
+  }
+
+  stop(): Promise<void> {
+    return this.stack.stop();
+  }
+
+  /** Where the API listens once started (port resolved when configured as 0). */
+  apiAddress(): { host: string; port: number } | null {
+    return this.api?.address() ?? null;
+  }
+
+  status(): AgentStatus {
+    const uplink = this.uplink;
+    return {
+      version: this.options.version,
+      deviceId: this.deviceId,
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeS: Math.round((this.clock() - this.startedAt) / 100) / 10,
+      drivers: this.drivers.map((d) => d.status()),
+      outbox: this.requireOutbox().stats(),
+      uplink: uplink ? { ...uplink.status(), topics: { telemetry: uplink.topics.telemetry, state: uplink.topics.state } } : null,
+      pipeline: { ...this.requirePipeline().counters },
+    };
+  }
+
+  private requireOutbox(): SqliteOutbox {
+    if (!this.outbox) throw new Error("store not started");
+    return this.outbox;
+  }
+
+  private requirePipeline(): Pipeline {
+    if (!this.pipeline) throw new Error("pipeline not started");
+    return this.pipeline;
+  }
+
+  private storeComponent(): Component {
+    const { config, logger } = this.options;
+    const log = logger.child({ component: "store" });
+    return {
+      name: "store",
+      start: () => {
+        const path = resolve(config.store.path ?? join(config.dataDir, "edge.db"));
+        const outbox = new SqliteOutbox({
+          path,
+          maxRows: config.store.maxRows,
+          maxAgeMs: config.store.maxAgeS * 1000,
+          synchronous: config.store.synchronous,
+        });
+        this.outbox = outbox;
+        const stats = outbox.stats();
+        log.info({ path, pending: stats.pending, epoch: stats.epoch, lastSeq: stats.lastSeq }, "store open");
+        outbox.enforceBounds(this.clock());
+        this.boundsTimer = setInterval(() => {
+          try {
+            outbox.enforceBounds(this.clock());
+          } catch (err) {
+            log.error({ err: errorMessage(err) }, "applying store bounds failed");
+          }
+        }, 60_000);
+        this.boundsTimer.unref();
+      },
+      stop: () => {
+        if (this.boundsTimer) clearInterval(this.boundsTimer);
+        const pending = this.outbox?.stats().pending;
+        this.outbox?.close();
+        log.info({ pending }, "store closed");
+      },
+    };
+  }
+
+  private uplinkComponent(): Component {
+    const { config, logger } = this.options;
+    return {
+      name: "uplink",
+      start: () => {
+        const mqtt = config.mqtt;
+        if (!mqtt) {
+          logger.warn({ component: "uplink" }, "no mqtt section in the config: data is stored but not sent");
+          return;
+        }
+        this.uplink = new MqttUplink({
+          url: mqtt.url,
+          clientId: mqtt.clientId ?? `edge-agent-${this.deviceId}`,
+          username: mqtt.username,
+          password: mqtt.password,
+          protocolVersion: mqtt.protocolVersion,
+          keepaliveS: mqtt.keepaliveS,
+          deviceId: this.deviceId,
+          root: expandRoot(mqtt.topicRoot, this.deviceId),
+          batchMaxSamples: mqtt.batch.maxSamples,
+          batchMaxDelayMs: mqtt.batch.maxDelayMs,
+          inflightBatches: mqtt.batch.inflight,
+          outbox: this.requireOutbox(),
+          logger: logger.child({ component: "uplink" }),
+          clock: this.clock,
+        });
+        this.uplink.start();
+      },
+      stop: () => this.uplink?.stop(),
+    };
+  }
+
+  private driversComponent(): Component {
+    const { config, logger } = this.options;
+    return {
+      name: "drivers",
+      start: async () => {
+        const uplink = this.uplink;
+        this.pipeline = new Pipeline({
+          points: config.devices.flatMap((d) => d.points),
+          outbox: this.requireOutbox(),
+          logger: logger.child({ component: "pipeline" }),
+          onStored: uplink ? () => uplink.kick() : undefined,
+        });
+        const pipeline = this.pipeline;
+        for (const device of config.devices) {
+          const log = logger.child({ component: "driver", device: device.id });
+          // One device failing to start must not keep the others (or the agent) down.
+          try {
+            const driver = await createDriver(device, { logger: log, clock: this.clock });
+            await driver.start((samples) => pipeline.process(samples));
+            this.drivers.push(driver);
+          } catch (err) {
+            log.error({ err: errorMessage(err) }, "device could not be started; the others go on");
+          }
+        }
+      },
+      stop: async () => {
+        await Promise.all(this.drivers.map((d) => d.stop()));
+      },
+    };
+  }
+
+  private apiComponent(): Component {
+    const { config, logger } = this.options;
+    return {
+      name: "api",
+      start: async () => {
+        if (!config.api.enabled) return;
+        this.api = new ApiServer({
+          host: config.api.host,
+          port: config.api.port,
+          logger: logger.child({ component: "api" }),
+          status: () => this.status(),
+        });
+        await this.api.start();
+      },
+      stop: () => this.api?.stop(),
+    };
+  }
+}

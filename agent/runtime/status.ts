@@ -1,0 +1,17 @@
+import type { DriverStatus } from "../../edge/drivers/driver.js";
+import type { OutboxStats } from "../../edge/store/outbox.js";
+import type { UplinkStatus } from "../../edge/uplink/mqtt-uplink.js";
+import type { PipelineCounters } from "../../edge/pipeline/pipeline.js";
+
+/** What GET /status returns: the agent at a glance. */
+export interface AgentStatus {
+  version: string;
+  deviceId: string;
+  startedAt: string;
+  uptimeS: number;
+  drivers: DriverStatus[];
+  outbox: OutboxStats;
+  /** null when no broker is configured (data is only stored). */
+  uplink: (UplinkStatus & { topics: { telemetry: string; state: string } }) | null;
+  pipeline: PipelineCounters;
+}

@@ -1,0 +1,50 @@
+import type { Clock, SampleSink, SampleValue } from "../model.js";
+import type { Logger } from "../logger.js";
+
+/** Connection state as a user sees it in /status. */
+export type ConnectionState = "connecting" | "connected" | "disconnected" | "stopped";
+
+export interface DriverCounters {
+  /** Poll cycles started. */
+  polls: number;
+  /** Protocol requests sent (a poll cycle may need several). */
+  requests: number;
+  /** Requests or connections that failed. */
+  errors: number;
+  /** Samples handed to the sink (good and bad). */
+  samples: number;
+  /** Poll cycles skipped because the previous one was still running. */
+  overruns: number;
+}
+
+export interface DriverStatus {
+  id: string;
+  protocol: string;
+  state: ConnectionState;
+  connected: boolean;
+  /** Where the device is, as the user configured it (e.g. `tcp://10.0.0.5:502 unit 1`). */
+  endpoint: string;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  lastSuccessAt: number | null;
+  counters: DriverCounters;
+}
+
+/**
+ * One device connection. A driver only knows how to talk to its device: it never touches the store or
+ * the uplink, it hands samples to the sink it was started with. It reconnects on its own and reports
+ * failures as `quality: "bad"` samples and in status, never by throwing out of its poll loop.
+ */
+export interface Driver {
+  readonly id: string;
+  start(sink: SampleSink): Promise<void>;
+  write(point: string, value: SampleValue): Promise<void>;
+  status(): DriverStatus;
+  stop(): Promise<void>;
+}
+
+/** What the runtime gives every driver it creates. */
+export interface DriverContext {
+  logger: Logger;
+  clock: Clock;
+}

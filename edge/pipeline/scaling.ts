@@ -1,0 +1,31 @@
+import type { SampleValue } from "../model.js";
+
+export interface Scaling {
+  scale: number;
+  offset: number;
+}
+
+/**
+ * 15 significant digits: enough for any sensor, and it turns float noise such as 23.400000000000002
+ * (from raw * 0.1) back into the number an engineer expects.
+ */
+function tidy(n: number): number {
+  return Number(n.toPrecision(15));
+}
+
+const isIdentity = (s: Scaling) => s.scale === 1 && s.offset === 0;
+
+/** Raw device value to engineering units: raw * scale + offset. Booleans and identity pass through. */
+export function toEngineering(raw: SampleValue, s: Scaling): SampleValue {
+  if (typeof raw === "boolean" || isIdentity(s)) return raw;
+  const n = typeof raw === "number" ? raw : Number(raw);
+  if (!Number.isFinite(n)) return raw;
+  return tidy(n * s.scale + s.offset);
+}
+
+/** Engineering units back to the raw value a device expects, for writes. */
+export function toRaw(value: SampleValue, s: Scaling): SampleValue {
+  if (typeof value === "boolean" || isIdentity(s)) return value;
+  const n = typeof value === "number" ? value : Number(value);
+  return tidy((n - s.offset) / s.scale);
+}
