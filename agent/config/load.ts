@@ -21,10 +21,8 @@ export function loadConfig(file: string): AgentConfig {
 }
 
 export function parseConfig(raw: string, file = "config", env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const { text, problems: envProblems } = expandEnv(raw, env);
-  if (envProblems.length > 0) throw new ConfigError(file, envProblems);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(raw, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -35,6 +33,8 @@ export function parseConfig(raw: string, file = "config", env: NodeJS.ProcessEnv
       })),
     );
   }
+  const envProblems = expandEnv(doc, env, lineCounter);
+  if (envProblems.length > 0) throw new ConfigError(file, envProblems);
   const data: unknown = doc.toJS();
   if (data === null || data === undefined) {
     throw new ConfigError(file, [{ path: "", message: "the file is empty" }]);

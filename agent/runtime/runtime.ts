@@ -64,6 +64,7 @@ export class Runtime {
     return {
       version: this.options.version,
       deviceId: this.deviceId,
+      pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeS: Math.round((this.clock() - this.startedAt) / 100) / 10,
       drivers: this.drivers.map((d) => d.status()),

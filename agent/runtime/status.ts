@@ -7,6 +7,8 @@ import type { PipelineCounters } from "../../edge/pipeline/pipeline.js";
 export interface AgentStatus {
   version: string;
   deviceId: string;
+  /** The agent's process id (for a supervisor or an operator with `kill`). */
+  pid: number;
   startedAt: string;
   uptimeS: number;
   drivers: DriverStatus[];

@@ -44,6 +44,8 @@ export class Pipeline {
   process(samples: readonly Sample[]): void {
     this.counters.received += samples.length;
     const keep: Sample[] = [];
+    // The deadband reference of a point is the last sample kept, even earlier in this same batch.
+    const keptNow = new Map<string, Sample>();
     for (const raw of samples) {
       const point = this.points.get(raw.point);
       if (!point) {
@@ -51,11 +53,12 @@ export class Pipeline {
         continue;
       }
       const sample: Sample = raw.value === null ? raw : { ...raw, value: toEngineering(raw.value, point) };
-      if (this.withinDeadband(point, sample)) {
+      if (this.withinDeadband(point, sample, keptNow.get(sample.point) ?? this.last.get(sample.point))) {
         this.counters.filtered++;
         continue;
       }
       keep.push(sample);
+      keptNow.set(sample.point, sample);
     }
     if (keep.length === 0) return;
     try {
@@ -78,9 +81,8 @@ export class Pipeline {
     return this.last;
   }
 
-  private withinDeadband(point: PipelinePoint, sample: Sample): boolean {
+  private withinDeadband(point: PipelinePoint, sample: Sample, prev: Sample | undefined): boolean {
     if (point.deadband <= 0) return false;
-    const prev = this.last.get(sample.point);
     if (!prev || prev.quality !== sample.quality) return false;
     if (typeof sample.value !== "number" || typeof prev.value !== "number") return sample.value === prev.value;
     return Math.abs(sample.value - prev.value) <= point.deadband;

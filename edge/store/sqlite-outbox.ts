@@ -27,6 +27,8 @@ export class SqliteOutbox implements Outbox {
   private readonly selectAfter: Database.Statement<[number, number], OutboxRecord>;
   private readonly deleteSeq: Database.Statement<[number]>;
   private readonly dropOldestTelemetry: Database.Statement<[number]>;
+  /** Once no telemetry is left: events before alarms, oldest first. */
+  private readonly dropOldestOther: Database.Statement<[number]>;
   private readonly dropOlderThan: Database.Statement<[number]>;
   private pending: number;
   private lastSeq: number;
@@ -50,6 +52,9 @@ export class SqliteOutbox implements Outbox {
     this.deleteSeq = this.db.prepare("DELETE FROM outbox WHERE seq = ?");
     this.dropOldestTelemetry = this.db.prepare(
       "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = 'telemetry' ORDER BY seq LIMIT ?)",
+    );
+    this.dropOldestOther = this.db.prepare(
+      "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY kind = 'alarm', seq LIMIT ?)",
     );
     this.dropOlderThan = this.db.prepare("DELETE FROM outbox WHERE kind = 'telemetry' AND ts < ?");
     this.pending = (this.db.prepare("SELECT count(*) AS n FROM outbox").get() as { n: number }).n;
@@ -82,7 +87,9 @@ export class SqliteOutbox implements Outbox {
       const excess = this.pending - this.options.maxRows;
       if (excess > 0) {
         // In the same transaction: the outbox is never observed above its bound.
-        const n = this.dropOldestTelemetry.run(excess).changes;
+        let n = this.dropOldestTelemetry.run(excess).changes;
+        // Alarms and events are dropped last, not never: the bound holds even without telemetry.
+        if (n < excess) n += this.dropOldestOther.run(excess - n).changes;
         this.pending -= n;
         this.dropped.rows += n;
         this.dropped.total += n;

@@ -1,8 +1,5 @@
-import { loadConfig } from "../../config/load.js";
 import { ConfigError } from "../../config/errors.js";
-import { createLogger } from "../../log.js";
-import { Runtime } from "../../runtime/runtime.js";
-import { installCrashGuards, installShutdownHandlers } from "../../runtime/process-guards.js";
+import type { Runtime } from "../../runtime/runtime.js";
 import { VERSION } from "../../version.js";
 import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, parseLogLevel, type Command } from "../command.js";
@@ -42,6 +39,13 @@ Options:
     const format = values["log-format"];
     if (format !== undefined && format !== "json" && format !== "pretty") throw new UsageError(`--log-format must be json or pretty, got ${JSON.stringify(format)}`);
 
+    // Loaded here, not at the top: `edge-agent --help` should not pay for zod, SQLite and MQTT.
+    const [{ loadConfig }, { createLogger }, { Runtime }, guards] = await Promise.all([
+      import("../../config/load.js"),
+      import("../../log.js"),
+      import("../../runtime/runtime.js"),
+      import("../../runtime/process-guards.js"),
+    ]);
     let config;
     try {
       config = loadConfig(file);
@@ -53,7 +57,7 @@ Options:
       throw err;
     }
     const logger = createLogger({ level: level ?? config.log.level, pretty: format === undefined ? undefined : format === "pretty", name: "agent" });
-    installCrashGuards(logger);
+    guards.installCrashGuards(logger);
     let runtime: Runtime;
     try {
       runtime = new Runtime({ config, logger, version: VERSION });
@@ -62,7 +66,7 @@ Options:
       logger.fatal({ err: errorMessage(err) }, "the agent could not start");
       return EXIT.failed;
     }
-    installShutdownHandlers({ logger, stop: () => runtime.stop() });
+    guards.installShutdownHandlers({ logger, stop: () => runtime.stop() });
     const status = runtime.status();
     logger.info({ version: VERSION, deviceId: runtime.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
     if (process.send) {

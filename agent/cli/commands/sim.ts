@@ -1,9 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { createLogger } from "../../log.js";
 import { simulatorConfigPath } from "../../paths.js";
-import { startSimMode } from "../../sim/mode.js";
-import { startModbusSimulator } from "../../../simulators/modbus/index.js";
-import { listenWithFallback } from "../../sim/ports.js";
 import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, parseLogLevel, type Command, type OptionValues } from "../command.js";
 
@@ -82,6 +78,12 @@ Options:
     if (rest.length > 0 || !["all", "modbus"].includes(target)) throw new UsageError(`sim takes no target or "modbus", got "${positionals.join(" ")}"`);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
     const level = parseLogLevel(values["log-level"]) ?? "info";
+    const [{ createLogger }, { startSimMode }, { startModbusSimulator }, { listenWithFallback }] = await Promise.all([
+      import("../../log.js"),
+      import("../../sim/mode.js"),
+      import("../../../simulators/modbus/index.js"),
+      import("../../sim/ports.js"),
+    ]);
     const logger = createLogger({ level, name: "sim" });
     const stopped = untilStopped();
 

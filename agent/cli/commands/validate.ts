@@ -1,4 +1,3 @@
-import { loadConfig } from "../../config/load.js";
 import { ConfigError } from "../../config/errors.js";
 import { EXIT, UsageError, type Command } from "../command.js";
 
@@ -17,6 +16,7 @@ Exit code: 0 valid, 1 invalid, 2 usage error.`,
   async run(_values, positionals) {
     const [file, ...rest] = positionals;
     if (!file || rest.length > 0) throw new UsageError("validate takes exactly one FILE");
+    const { loadConfig } = await import("../../config/load.js");
     try {
       const config = loadConfig(file);
       const points = config.devices.reduce((n, d) => n + d.points.length, 0);

@@ -71,9 +71,19 @@ const integerRanges: Record<Exclude<RegisterType, "float32" | "float64">, [bigin
  */
 export function encodeRegisters(raw: number | string, type: RegisterType, byteOrder: ByteOrder): number[] {
   const be = Buffer.alloc(registerTypeWidths[type] * 2);
-  if (type === "float32") be.writeFloatBE(Number(raw), 0);
-  else if (type === "float64") be.writeDoubleBE(Number(raw), 0);
-  else {
+  if (type === "float32" || type === "float64") {
+    // Number("") is 0 and Number("abc") is NaN: neither is what the writer meant.
+    if (typeof raw === "string" && (raw.trim() === "" || Number.isNaN(Number(raw)))) {
+      throw new RangeError(`${type} needs a number, got "${raw}"`);
+    }
+    const n = Number(raw);
+    if (type === "float32") {
+      if (Number.isFinite(n) && !Number.isFinite(Math.fround(n))) {
+        throw new RangeError(`float32 holds -3.4028234663852886e+38..3.4028234663852886e+38, got ${n}`);
+      }
+      be.writeFloatBE(n, 0);
+    } else be.writeDoubleBE(n, 0);
+  } else {
     const asNumber = typeof raw === "number" ? raw : Number(raw);
     if (typeof raw === "number" && !Number.isInteger(raw)) throw new RangeError(`${type} needs an integer, got ${raw}`);
     if (typeof raw === "string" && !/^-?\d+$/.test(raw)) throw new RangeError(`${type} needs an integer, got "${raw}"`);
