@@ -38,6 +38,10 @@ export interface DriverStatus {
 export interface Driver {
   readonly id: string;
   start(sink: SampleSink): Promise<void>;
+  /**
+   * Writes a raw value (device units, before scale/offset): callers holding an engineering value
+   * convert it with `toRaw` from edge/pipeline/scaling.ts first, as samples are scaled after the driver.
+   */
   write(point: string, value: SampleValue): Promise<void>;
   status(): DriverStatus;
   stop(): Promise<void>;

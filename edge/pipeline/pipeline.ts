@@ -73,7 +73,11 @@ export class Pipeline {
     }
     this.counters.stored += keep.length;
     for (const s of keep) this.last.set(s.point, s);
-    this.options.onStored?.();
+    try {
+      this.options.onStored?.();
+    } catch (err) {
+      this.options.logger.error({ err: errorMessage(err) }, "notifying the uplink failed; the samples are stored and will be sent");
+    }
   }
 
   /** The latest stored sample of every point that has one. */

@@ -77,24 +77,25 @@ export class SqliteOutbox implements Outbox {
     if (items.length === 0) return null;
     let first = 0;
     let last = 0;
+    let dropped = 0;
     this.db.transaction(() => {
       for (const item of items) {
         const seq = Number(this.insert.run(kind, item.ts, item.body).lastInsertRowid);
         if (first === 0) first = seq;
         last = seq;
       }
-      this.pending += items.length;
-      const excess = this.pending - this.options.maxRows;
+      const excess = this.pending + items.length - this.options.maxRows;
       if (excess > 0) {
         // In the same transaction: the outbox is never observed above its bound.
-        let n = this.dropOldestTelemetry.run(excess).changes;
+        dropped = this.dropOldestTelemetry.run(excess).changes;
         // Alarms and events are dropped last, not never: the bound holds even without telemetry.
-        if (n < excess) n += this.dropOldestOther.run(excess - n).changes;
-        this.pending -= n;
-        this.dropped.rows += n;
-        this.dropped.total += n;
+        if (dropped < excess) dropped += this.dropOldestOther.run(excess - dropped).changes;
       }
     })();
+    // Counters move only once the transaction has committed: a rolled-back append changed nothing.
+    this.pending += items.length - dropped;
+    this.dropped.rows += dropped;
+    this.dropped.total += dropped;
     this.lastSeq = last;
     return { first, last };
   }

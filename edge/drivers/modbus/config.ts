@@ -18,7 +18,9 @@ export type RegisterType = keyof typeof registerTypeWidths;
 
 const registerTypes = Object.keys(registerTypeWidths) as [RegisterType, ...RegisterType[]];
 
-export const modbusPointSchema = pointBaseSchema.extend({
+export const modbusPointSchema = pointBaseSchema
+  .strict()
+  .extend({
   table: z
     .enum(["holding", "input"])
     .default("holding")
@@ -31,7 +33,13 @@ export const modbusPointSchema = pointBaseSchema.extend({
     .describe(
       "Byte and word order of multi-register values. ABCD = big-endian, high word first (the Modbus norm); CDAB = low word first; BADC = bytes swapped in each word; DCBA = fully little-endian.",
     ),
-});
+  })
+  .superRefine((p, ctx) => {
+    const last = p.register + registerTypeWidths[p.type] - 1;
+    if (last > 65535) {
+      ctx.addIssue({ code: "custom", path: ["register"], input: p.register, message: `a ${p.type} at register ${p.register} would end at ${last}, past the last register 65535` });
+    }
+  });
 
 export type ModbusPointConfig = z.output<typeof modbusPointSchema>;
 
@@ -47,7 +55,7 @@ export const modbusTcpDeviceSchema = z
     maxGap: intRange(0, 124)
       .default(16)
       .describe("Points whose registers are at most this many registers apart are read in one request."),
-    points: z.array(modbusPointSchema.strict()).min(1).describe("What to read from this device."),
+    points: z.array(modbusPointSchema).min(1).describe("What to read from this device."),
   })
   .describe("A Modbus TCP device.");
 

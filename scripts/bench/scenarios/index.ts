@@ -1,0 +1,6 @@
+import type { Scenario } from "../scenario.js";
+import { pipelineScenario } from "./pipeline.js";
+import { footprintScenario } from "./footprint.js";
+
+/** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
+export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario];
