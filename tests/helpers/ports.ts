@@ -1,17 +1,4 @@
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
-
-/** A port that was free a moment ago (for peers that cannot be told "port 0", such as Mosquitto). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../simulators/broker/net.js";
 
 /** Polls until `check` returns a value, at most `timeoutMs`; bounded so a broken feature fails, never hangs. */
 export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
