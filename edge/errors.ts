@@ -15,5 +15,9 @@ export class EdgeError extends Error {
 /** The message of anything thrown, for logs and status fields. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
+  // Some libraries (modbus-serial) throw objects that look like errors without extending Error.
+  if (typeof err === "object" && err !== null && typeof (err as { message?: unknown }).message === "string") {
+    return (err as { message: string }).message;
+  }
   return String(err);
 }

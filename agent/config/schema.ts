@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { deviceSchemas } from "../../edge/drivers/registry.js";
+import { crossDeviceChecks, deviceSchemas } from "../../edge/drivers/registry.js";
 import { durationMs, identifier, intRange } from "../../edge/schema-kit.js";
 
 /**
@@ -104,6 +104,11 @@ export const configSchema = z
         seenPoints.set(point.id, `devices[${d}].points[${p}]`);
       });
     });
+    for (const check of crossDeviceChecks) {
+      for (const problem of check(cfg.devices)) {
+        ctx.addIssue({ code: "custom", path: ["devices", problem.device, ...problem.path], message: problem.message });
+      }
+    }
   })
   .describe("edge-agent configuration.");
 

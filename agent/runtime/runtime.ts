@@ -3,6 +3,7 @@ import type { Logger } from "../../edge/logger.js";
 import type { Clock } from "../../edge/model.js";
 import type { Driver } from "../../edge/drivers/driver.js";
 import { createDriver } from "../../edge/drivers/registry.js";
+import { SharedResources } from "../../edge/drivers/shared.js";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
@@ -11,6 +12,9 @@ import { errorMessage } from "../../edge/errors.js";
 import type { AgentConfig } from "../config/schema.js";
 import { loadOrCreateIdentity } from "../identity/identity.js";
 import { ApiServer } from "../api/server.js";
+import { loadOrCreateApiToken } from "../api/auth.js";
+import { PointWriter, type WritablePoint } from "../../edge/pipeline/point-writer.js";
+import { pointView, type PointView } from "./points.js";
 import { ComponentStack, type Component } from "./component.js";
 import type { AgentStatus } from "./status.js";
 
@@ -36,6 +40,7 @@ export class Runtime {
   private pipeline: Pipeline | null = null;
   private readonly drivers: Driver[] = [];
   private api: ApiServer | null = null;
+  private writer = new PointWriter(new Map());
   private boundsTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: RuntimeOptions) {
@@ -72,6 +77,17 @@ export class Runtime {
       uplink: uplink ? { ...uplink.status(), topics: { telemetry: uplink.topics.telemetry, state: uplink.topics.state } } : null,
       pipeline: { ...this.requirePipeline().counters },
     };
+  }
+
+  /** Every configured point with its latest stored sample. */
+  points(): PointView[] {
+    const latest = this.pipeline?.latest();
+    return this.options.config.devices.flatMap((d) => d.points.map((p) => pointView(d.id, p, latest?.get(p.id))));
+  }
+
+  /** Writes a point in engineering units, through the same checks whoever asks (API, rules, fleet). */
+  writePoint(id: string, value: Parameters<PointWriter["write"]>[1]) {
+    return this.writer.write(id, value);
   }
 
   private requireOutbox(): SqliteOutbox {
@@ -164,17 +180,21 @@ export class Runtime {
           onStored: uplink ? () => uplink.kick() : undefined,
         });
         const pipeline = this.pipeline;
+        const shared = new SharedResources();
+        const writable = new Map<string, WritablePoint>();
         for (const device of config.devices) {
           const log = logger.child({ component: "driver", device: device.id });
           // One device failing to start must not keep the others (or the agent) down.
           try {
-            const driver = await createDriver(device, { logger: log, clock: this.clock });
+            const driver = await createDriver(device, { logger: log, clock: this.clock, shared });
             await driver.start((samples) => pipeline.process(samples));
             this.drivers.push(driver);
+            for (const p of device.points) writable.set(p.id, { config: p, driver });
           } catch (err) {
             log.error({ err: errorMessage(err) }, "device could not be started; the others go on");
           }
         }
+        this.writer = new PointWriter(writable);
       },
       stop: async () => {
         await Promise.all(this.drivers.map((d) => d.stop()));
@@ -188,11 +208,15 @@ export class Runtime {
       name: "api",
       start: async () => {
         if (!config.api.enabled) return;
+        const { token, file } = loadOrCreateApiToken(resolve(config.dataDir));
         this.api = new ApiServer({
           host: config.api.host,
           port: config.api.port,
-          logger: logger.child({ component: "api" }),
+          logger: logger.child({ component: "api", tokenFile: file }),
+          token,
           status: () => this.status(),
+          points: () => this.points(),
+          writePoint: (id, value) => this.writePoint(id, value),
         });
         await this.api.start();
       },

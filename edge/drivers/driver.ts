@@ -1,5 +1,6 @@
 import type { Clock, SampleSink, SampleValue } from "../model.js";
 import type { Logger } from "../logger.js";
+import type { SharedResources } from "./shared.js";
 
 /** Connection state as a user sees it in /status. */
 export type ConnectionState = "connecting" | "connected" | "disconnected" | "stopped";
@@ -28,6 +29,10 @@ export interface DriverStatus {
   lastErrorAt: number | null;
   lastSuccessAt: number | null;
   counters: DriverCounters;
+  /** Failures by kind (timeout, exception, crc, connection, ... as the protocol distinguishes them). */
+  errorsByKind?: Record<string, number>;
+  /** Request round-trip percentiles over recent requests; null before the first one. */
+  latencyMs?: { p50: number; p95: number; p99: number; samples: number } | null;
 }
 
 /**
@@ -51,4 +56,6 @@ export interface Driver {
 export interface DriverContext {
   logger: Logger;
   clock: Clock;
+  /** Connections shared between drivers (one serial line, several devices). */
+  shared: SharedResources;
 }

@@ -24,6 +24,8 @@ export const pointBaseSchema = z.object({
     .boolean()
     .default(false)
     .describe("Whether rules, the local API and fleet commands may write this point. Read-only by default."),
+  writeMin: z.number().optional().describe("Lowest value a write may set, in engineering units; lower writes are refused."),
+  writeMax: z.number().optional().describe("Highest value a write may set, in engineering units; higher writes are refused."),
 });
 
 export type PointBaseConfig = z.output<typeof pointBaseSchema>;

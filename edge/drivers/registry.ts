@@ -1,26 +1,41 @@
 import type { z } from "zod";
 import type { Driver, DriverContext } from "./driver.js";
-import { modbusTcpDeviceSchema, type ModbusTcpDeviceConfig } from "./modbus/config.js";
+import { modbusRtuDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusTcpDeviceSchema, type ModbusDeviceConfig } from "./modbus/config.js";
+import { serialLineConflicts } from "./modbus/lines.js";
 
 /**
- * Every protocol the agent speaks, one entry each: the device config schema (light, loaded always so
- * that configs validate) and a factory that imports the driver itself only when a device needs it, so
- * a Modbus-only gateway never loads an OPC UA stack. Adding a protocol = a folder and one entry here.
+ * Every protocol the agent speaks: the device config schemas (light, loaded always so that configs
+ * validate) and a factory that imports the driver itself only when a device needs it, so a Modbus-only
+ * gateway never loads an OPC UA stack. Adding a protocol = a folder and its entries here.
  */
-export const deviceSchemas = [modbusTcpDeviceSchema] as const;
+export const deviceSchemas = [modbusTcpDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusRtuDeviceSchema] as const;
 
 export type DeviceConfig = z.output<(typeof deviceSchemas)[number]>;
 
 type Factory<C> = (config: C, ctx: DriverContext) => Promise<Driver>;
 
+const modbus: Factory<ModbusDeviceConfig> = async (config, ctx) => {
+  const { ModbusDriver } = await import("./modbus/driver.js");
+  return new ModbusDriver(config, ctx);
+};
+
 const factories: { [P in DeviceConfig["protocol"]]: Factory<Extract<DeviceConfig, { protocol: P }>> } = {
-  "modbus-tcp": async (config: ModbusTcpDeviceConfig, ctx) => {
-    const { ModbusTcpDriver } = await import("./modbus/driver.js");
-    return new ModbusTcpDriver(config, ctx);
-  },
+  "modbus-tcp": modbus,
+  "modbus-rtu-tcp": modbus,
+  "modbus-rtu": modbus,
 };
 
 export async function createDriver(config: DeviceConfig, ctx: DriverContext): Promise<Driver> {
   const factory = factories[config.protocol] as Factory<DeviceConfig>;
   return factory(config, ctx);
 }
+
+/** A problem that only shows across devices (two devices on one serial line with different settings). */
+export interface CrossDeviceProblem {
+  device: number;
+  path: (string | number)[];
+  message: string;
+}
+
+/** Checks each protocol makes across the whole device list. */
+export const crossDeviceChecks: ReadonlyArray<(devices: readonly DeviceConfig[]) => CrossDeviceProblem[]> = [serialLineConflicts];

@@ -1,11 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ModbusTcpDriver } from "../../edge/drivers/modbus/driver.js";
+import { ModbusDriver } from "../../edge/drivers/modbus/driver.js";
 import { modbusTcpDeviceSchema } from "../../edge/drivers/modbus/config.js";
 import { startModbusSimulator, type ModbusSimulator } from "../../simulators/modbus/index.js";
 import type { Sample } from "../../edge/model.js";
 import { EdgeError } from "../../edge/errors.js";
 import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { SharedResources } from "../../edge/drivers/shared.js";
+
+const ctx = () => ({ logger: testLogger(), clock: Date.now, shared: new SharedResources() });
 
 /** The driver (modbus-serial) against the simulator (its own codec): two independent implementations. */
 function device(port: number, extra: Record<string, unknown> = {}) {
@@ -31,7 +34,7 @@ function device(port: number, extra: Record<string, unknown> = {}) {
 
 describe("Modbus TCP driver against the device simulator", () => {
   let sim: ModbusSimulator | undefined;
-  let driver: ModbusTcpDriver | undefined;
+  let driver: ModbusDriver | undefined;
   afterEach(async () => {
     await driver?.stop();
     await sim?.stop();
@@ -46,7 +49,7 @@ describe("Modbus TCP driver against the device simulator", () => {
 
   it("reads every point in the fewest requests and decodes each type and byte order", async () => {
     sim = await startModbusSimulator({ port: 0 });
-    driver = new ModbusTcpDriver(device(sim.port), { logger: testLogger(), clock: Date.now });
+    driver = new ModbusDriver(device(sim.port), ctx());
     const out = collect();
     await driver.start(out.sink);
     const batch = await waitFor("a good poll", () => out.batches.find((b) => b.length === 7 && b.every((s) => s.quality === "good")));
@@ -74,7 +77,7 @@ describe("Modbus TCP driver against the device simulator", () => {
   it("turns a dead device into one bad sample per point, then recovers when it returns", async () => {
     sim = await startModbusSimulator({ port: 0 });
     const port = sim.port;
-    driver = new ModbusTcpDriver(device(port), { logger: testLogger(), clock: Date.now });
+    driver = new ModbusDriver(device(port), ctx());
     const out = collect();
     await driver.start(out.sink);
     await waitFor("connected", () => (driver?.status().connected ? true : undefined));
@@ -100,7 +103,7 @@ describe("Modbus TCP driver against the device simulator", () => {
   it("reports a Modbus exception as bad samples for the points of that request only", async () => {
     sim = await startModbusSimulator({ port: 0 });
     // Unit 9 is not in the simulator's profile: it answers exception 0x0B for every request.
-    driver = new ModbusTcpDriver(device(sim.port, { unitId: 9 }), { logger: testLogger(), clock: Date.now });
+    driver = new ModbusDriver(device(sim.port, { unitId: 9 }), ctx());
     const out = collect();
     await driver.start(out.sink);
     const bad = await waitFor("bad samples", () => {
@@ -114,7 +117,7 @@ describe("Modbus TCP driver against the device simulator", () => {
 
   it("writes a writable point and the device holds the new value; refuses read-only and out-of-range writes", async () => {
     sim = await startModbusSimulator({ port: 0 });
-    driver = new ModbusTcpDriver(device(sim.port), { logger: testLogger(), clock: Date.now });
+    driver = new ModbusDriver(device(sim.port), ctx());
     await driver.start(() => undefined);
     await waitFor("connected", () => (driver?.status().connected ? true : undefined));
     await driver.write("setpoint", 72);
@@ -129,7 +132,7 @@ describe("Modbus TCP driver against the device simulator", () => {
     const unused = await startModbusSimulator({ port: 0 });
     const port = unused.port;
     await unused.stop();
-    driver = new ModbusTcpDriver(device(port), { logger: testLogger(), clock: Date.now });
+    driver = new ModbusDriver(device(port), ctx());
     const out = collect();
     await driver.start(out.sink);
     await waitFor("an error in status", () => driver?.status().lastError ?? undefined);

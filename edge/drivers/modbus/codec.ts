@@ -1,4 +1,4 @@
-import type { ModbusPointConfig, RegisterType } from "./config.js";
+import type { ModbusPointConfig, NumericRegisterType } from "./config.js";
 import { registerTypeWidths } from "./config.js";
 
 type ByteOrder = ModbusPointConfig["byteOrder"];
@@ -34,7 +34,7 @@ function bigToValue(v: bigint): number | string {
 }
 
 /** Decodes the registers of one value. `words.length` must equal the type's width. */
-export function decodeRegisters(words: readonly number[], type: RegisterType, byteOrder: ByteOrder): number | string {
+export function decodeRegisters(words: readonly number[], type: NumericRegisterType, byteOrder: ByteOrder): number | string {
   const be = reorder(wordsToBytes(words), byteOrder);
   switch (type) {
     case "int16":
@@ -56,7 +56,7 @@ export function decodeRegisters(words: readonly number[], type: RegisterType, by
   }
 }
 
-const integerRanges: Record<Exclude<RegisterType, "float32" | "float64">, [bigint, bigint]> = {
+const integerRanges: Record<Exclude<NumericRegisterType, "float32" | "float64">, [bigint, bigint]> = {
   int16: [-(2n ** 15n), 2n ** 15n - 1n],
   uint16: [0n, 2n ** 16n - 1n],
   int32: [-(2n ** 31n), 2n ** 31n - 1n],
@@ -69,7 +69,7 @@ const integerRanges: Record<Exclude<RegisterType, "float32" | "float64">, [bigin
  * Encodes a raw (unscaled) value into registers. Throws a RangeError naming the limits when the value
  * does not fit the type, so a write never wraps around silently.
  */
-export function encodeRegisters(raw: number | string, type: RegisterType, byteOrder: ByteOrder): number[] {
+export function encodeRegisters(raw: number | string, type: NumericRegisterType, byteOrder: ByteOrder): number[] {
   const be = Buffer.alloc(registerTypeWidths[type] * 2);
   if (type === "float32" || type === "float64") {
     // Number("") is 0 and Number("abc") is NaN: neither is what the writer meant.
@@ -100,5 +100,35 @@ export function encodeRegisters(raw: number | string, type: RegisterType, byteOr
   const ordered = reorder(be, byteOrder);
   const words: number[] = [];
   for (let i = 0; i < ordered.length; i += 2) words.push(ordered.readUInt16BE(i));
+  return words;
+}
+
+/** BADC and DCBA swap the two characters of each register; word order does not apply to text. */
+const swapsChars = (byteOrder: ByteOrder) => byteOrder === "BADC" || byteOrder === "DCBA";
+
+/** A string of registers: 2 ASCII characters each, high byte first; trailing NULs and spaces dropped. */
+export function decodeString(words: readonly number[], byteOrder: ByteOrder): string {
+  const bytes: number[] = [];
+  for (const w of words) {
+    const hi = (w >> 8) & 0xff;
+    const lo = w & 0xff;
+    if (swapsChars(byteOrder)) bytes.push(lo, hi);
+    else bytes.push(hi, lo);
+  }
+  return Buffer.from(bytes).toString("latin1").replace(/[\0 ]+$/, "");
+}
+
+/** Encodes text into `length` registers, NUL-padded. Throws a RangeError when it does not fit or is not ASCII. */
+export function encodeString(text: string, length: number, byteOrder: ByteOrder): number[] {
+  if (!/^[\x00-\x7f]*$/.test(text)) throw new RangeError(`string registers hold ASCII text, got ${JSON.stringify(text)}`);
+  if (text.length > length * 2) throw new RangeError(`${length} registers hold ${length * 2} characters, got ${text.length}`);
+  const bytes = Buffer.alloc(length * 2);
+  bytes.write(text, "latin1");
+  const words: number[] = [];
+  for (let i = 0; i < bytes.length; i += 2) {
+    const a = bytes[i] ?? 0;
+    const b = bytes[i + 1] ?? 0;
+    words.push(swapsChars(byteOrder) ? (b << 8) | a : (a << 8) | b);
+  }
   return words;
 }

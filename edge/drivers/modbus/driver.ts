@@ -1,75 +1,82 @@
-import modbusSerial from "modbus-serial";
 import type { Driver, DriverContext, DriverStatus, ConnectionState, DriverCounters } from "../driver.js";
 import type { Sample, SampleSink, SampleValue } from "../../model.js";
 import { EdgeError, errorMessage } from "../../errors.js";
 import { Backoff } from "../backoff.js";
-import type { ModbusPointConfig, ModbusTcpDeviceConfig } from "./config.js";
-import { planReads, type ReadBlock } from "./plan.js";
-import { decodeRegisters, encodeRegisters } from "./codec.js";
-
-// modbus-serial is CommonJS whose typings declare an ES default export; under NodeNext the class is
-// reached as `.default` (which the package also sets at run time).
-const ModbusRTU = modbusSerial.default;
+import { LatencyWindow } from "../latency.js";
+import type { ModbusDeviceConfig, ModbusPointConfig } from "./config.js";
+import { planPolls, type PollGroup, type ReadBlock } from "./plan.js";
+import { classifyModbusError, type ModbusErrorKind } from "./errors.js";
+import { createLink, linkKey, type ModbusLink } from "./link.js";
+import { decodeBlock } from "./decode-block.js";
+import { writePoint } from "./write.js";
 
 /**
- * Modbus TCP client driver (thin first slice: holding and input registers). Polls its device on its
- * own timer, so a slow or dead device never delays another; reads are planned once into the fewest
- * requests; every failure becomes `bad` samples and a status entry, never an exception out of the loop.
+ * A Modbus device over TCP, RTU or RTU-over-TCP. Each poll group (points sharing an interval) runs on
+ * its own timer, so a slow or dead device never delays another; reads are planned once into the
+ * fewest requests; every failure becomes `bad` samples and a status entry, never an exception out of
+ * the loop. Devices on one serial line share one link and take turns on it.
  */
-export class ModbusTcpDriver implements Driver {
+export class ModbusDriver implements Driver {
   readonly id: string;
-  private readonly client = new ModbusRTU();
-  private readonly blocks: ReadBlock[];
+  private readonly groups: PollGroup[];
   private readonly pointsById: Map<string, ModbusPointConfig>;
   private readonly backoff = new Backoff();
+  private readonly latency = new LatencyWindow();
   private readonly counters: DriverCounters = { polls: 0, requests: 0, errors: 0, samples: 0, overruns: 0 };
+  private readonly errorsByKind: Record<ModbusErrorKind, number> = { timeout: 0, exception: 0, crc: 0, connection: 0, other: 0 };
   private state: ConnectionState = "disconnected";
   private lastError: string | null = null;
   private lastErrorAt: number | null = null;
   private lastSuccessAt: number | null = null;
   private sink: SampleSink | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private polling = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly busy = new Set<PollGroup>();
   private stopped = false;
   private nextConnectAt = 0;
-  /** Warn once when the device becomes unreachable; repeats go to debug so a dead PLC does not flood logs. */
   private unreachableLogged = false;
+  private link: ModbusLink | null = null;
+  private releaseLink: (() => Promise<void>) | null = null;
   /** Points currently reported bad, so a dead device yields one bad sample per point, not one per poll. */
   private readonly badPoints = new Set<string>();
 
   constructor(
-    private readonly config: ModbusTcpDeviceConfig,
+    private readonly config: ModbusDeviceConfig,
     private readonly ctx: DriverContext,
   ) {
     this.id = config.id;
-    this.blocks = planReads(config.points, config.maxGap);
+    this.groups = planPolls(config.points, config);
     this.pointsById = new Map(config.points.map((p) => [p.id, p]));
   }
 
   async start(sink: SampleSink): Promise<void> {
     this.sink = sink;
     this.stopped = false;
+    const shared = this.ctx.shared.acquire(linkKey(this.config), () => createLink(this.config), (l: ModbusLink) => l.close());
+    this.link = shared.value;
+    this.releaseLink = shared.release;
+    const requests = this.groups.reduce((n, g) => n + g.blocks.length, 0);
     this.ctx.logger.info(
-      { endpoint: this.endpoint(), points: this.config.points.length, requests: this.blocks.length },
+      { endpoint: this.endpoint(), points: this.config.points.length, requests, intervals: this.groups.map((g) => g.pollMs) },
       "modbus device configured",
     );
-    // The first poll runs now; connection failures are handled inside the loop, so start never throws
-    // for an unreachable device: the agent must come up even when a PLC is off.
-    this.schedule(0);
+    // Connection failures are handled inside the poll loop, so start never throws for an unreachable
+    // device: the agent must come up even when a PLC is switched off.
+    for (const group of this.groups) this.schedule(group, 0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.closeClient();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.releaseLink?.();
+    this.releaseLink = null;
     this.state = "stopped";
   }
 
   status(): DriverStatus {
     return {
       id: this.id,
-      protocol: "modbus-tcp",
+      protocol: this.config.protocol,
       state: this.state,
       connected: this.state === "connected",
       endpoint: this.endpoint(),
@@ -77,6 +84,8 @@ export class ModbusTcpDriver implements Driver {
       lastErrorAt: this.lastErrorAt,
       lastSuccessAt: this.lastSuccessAt,
       counters: { ...this.counters },
+      errorsByKind: { ...this.errorsByKind },
+      latencyMs: this.latency.percentiles(),
     };
   }
 
@@ -84,75 +93,74 @@ export class ModbusTcpDriver implements Driver {
     const point = this.pointsById.get(pointId);
     if (!point) throw new EdgeError("POINT_UNKNOWN", `device ${this.id} has no point ${pointId}`);
     if (!point.writable) throw new EdgeError("POINT_READ_ONLY", `point ${pointId} is not writable`);
-    if (point.table !== "holding") throw new EdgeError("POINT_READ_ONLY", `point ${pointId} is an input register`);
-    if (typeof value === "boolean") throw new EdgeError("WRITE_TYPE", `point ${pointId} takes a number, got a boolean`);
-    let words: number[];
-    try {
-      words = encodeRegisters(value, point.type, point.byteOrder);
-    } catch (err) {
-      throw new EdgeError("WRITE_RANGE", `point ${pointId}: ${errorMessage(err)}`, { cause: err });
-    }
-    if (this.state !== "connected") throw new EdgeError("DEVICE_OFFLINE", `device ${this.id} is not connected`);
+    const link = this.link;
+    if (!link || this.state !== "connected") throw new EdgeError("DEVICE_OFFLINE", `device ${this.id} is not connected`);
+    const write = writePoint(point, value, this.config.writeFunction);
     this.counters.requests++;
+    const started = performance.now();
     try {
-      if (words.length === 1) await this.client.writeRegister(point.register, words[0] ?? 0);
-      else await this.client.writeRegisters(point.register, words);
+      await link.run(this.config.unitId, this.config.timeoutMs, write);
+      this.latency.record(performance.now() - started);
     } catch (err) {
-      this.counters.errors++;
-      throw new EdgeError("WRITE_FAILED", `writing ${pointId} failed: ${errorMessage(err)}`, { cause: err });
+      const c = classifyModbusError(err);
+      this.countError(c.kind, c.message);
+      throw new EdgeError("WRITE_FAILED", `writing ${pointId} failed: ${c.message}`, { cause: err });
     }
   }
 
   private endpoint(): string {
-    return `tcp://${this.config.host}:${this.config.port} unit ${this.config.unitId}`;
+    const where = this.config.protocol === "modbus-rtu" ? `rtu://${this.config.serial.path}` : `${this.config.protocol === "modbus-tcp" ? "tcp" : "rtu-tcp"}://${this.config.host}:${this.config.port}`;
+    return `${where} unit ${this.config.unitId}`;
   }
 
-  /** Schedules the next cycle on the poll grid; a cycle that overran skips the slots it missed. */
-  private schedule(delayMs: number): void {
+  private schedule(group: PollGroup, delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.cycle(), delayMs);
-    this.timer.unref?.();
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.cycle(group);
+    }, delayMs);
+    this.timers.add(timer);
   }
 
-  private async cycle(): Promise<void> {
+  /** One poll of a group; a cycle that outlasts its interval skips the slots it missed (counted), never piles up. */
+  private async cycle(group: PollGroup): Promise<void> {
     if (this.stopped) return;
-    if (this.polling) {
+    if (this.busy.has(group)) {
       this.counters.overruns++;
       return;
     }
-    this.polling = true;
+    this.busy.add(group);
     const started = this.ctx.clock();
     this.counters.polls++;
     try {
-      if (await this.ensureConnected()) await this.pollOnce();
+      if (await this.ensureConnected()) await this.pollGroup(group);
     } catch (err) {
-      // pollOnce handles its own errors; anything reaching here is a bug, which must not kill the loop.
-      this.recordError(err);
+      // pollGroup handles its own errors; anything reaching here is a bug, which must not kill the loop.
+      this.countError("other", errorMessage(err));
     } finally {
-      this.polling = false;
+      this.busy.delete(group);
       const elapsed = this.ctx.clock() - started;
-      const period = this.config.pollMs;
-      if (elapsed > period) this.counters.overruns += Math.floor(elapsed / period);
-      this.schedule(period - (elapsed % period));
+      if (elapsed > group.pollMs) this.counters.overruns += Math.floor(elapsed / group.pollMs);
+      this.schedule(group, group.pollMs - (elapsed % group.pollMs));
     }
   }
 
   private async ensureConnected(): Promise<boolean> {
-    if (this.state === "connected" && this.client.isOpen) return true;
+    const link = this.link;
+    if (!link) return false;
+    if (this.state === "connected" && link.isOpen) return true;
     if (this.state === "connected") this.markDisconnected("connection closed");
-    const now = this.ctx.clock();
-    if (now < this.nextConnectAt) return false;
+    if (this.ctx.clock() < this.nextConnectAt) return false;
     this.state = "connecting";
     try {
-      await this.client.connectTCP(this.config.host, { port: this.config.port });
-      this.client.setID(this.config.unitId);
-      this.client.setTimeout(this.config.timeoutMs);
+      await link.connect();
       this.state = "connected";
       this.backoff.reset();
       this.unreachableLogged = false;
       this.ctx.logger.info({ endpoint: this.endpoint() }, "modbus device connected");
       return true;
     } catch (err) {
+      this.countError("connection", errorMessage(err));
       this.markDisconnected(errorMessage(err));
       return false;
     }
@@ -160,45 +168,67 @@ export class ModbusTcpDriver implements Driver {
 
   private markDisconnected(reason: string): void {
     this.state = "disconnected";
-    this.recordError(new Error(reason));
     const delay = this.backoff.next();
     this.nextConnectAt = this.ctx.clock() + delay;
     const details = { endpoint: this.endpoint(), reason, retryInMs: delay };
     if (this.unreachableLogged) this.ctx.logger.debug(details, "modbus device still unreachable");
     else this.ctx.logger.warn(details, "modbus device unreachable; retrying with backoff");
     this.unreachableLogged = true;
-    void this.closeClient();
     this.emitBad(this.config.points, `disconnected: ${reason}`);
   }
 
-  private async pollOnce(): Promise<void> {
+  private async pollGroup(group: PollGroup): Promise<void> {
     const samples: Sample[] = [];
-    for (const block of this.blocks) {
-      this.counters.requests++;
+    for (const block of group.blocks) {
       const ts = this.ctx.clock();
-      try {
-        const res =
-          block.table === "holding"
-            ? await this.client.readHoldingRegisters(block.start, block.count)
-            : await this.client.readInputRegisters(block.start, block.count);
-        for (const { point, offset, width } of block.points) {
-          const value = decodeRegisters(res.data.slice(offset, offset + width), point.type, point.byteOrder);
-          samples.push({ point: point.id, ts, value, quality: "good" });
-          this.badPoints.delete(point.id);
+      const result = await this.readBlock(block);
+      if (result.ok) {
+        for (const s of decodeBlock(block, result.data, ts)) {
+          samples.push(s);
+          if (s.quality === "good") this.badPoints.delete(s.point);
         }
         this.lastSuccessAt = ts;
-      } catch (err) {
-        this.recordError(err);
-        if (!this.client.isOpen) {
-          // The socket died under us: report the rest of the device as disconnected, not per block.
-          this.deliver(samples);
-          this.markDisconnected(errorMessage(err));
-          return;
-        }
-        samples.push(...this.badSamples(block.points.map((p) => p.point), ts, errorMessage(err)));
+        continue;
       }
+      if (result.kind === "connection" || !this.link?.isOpen) {
+        // The link died under us: report the whole device as disconnected, not block by block.
+        this.deliver(samples);
+        this.markDisconnected(result.message);
+        return;
+      }
+      samples.push(...this.badSamples(block.points.map((p) => p.point), ts, `${result.kind}: ${result.message}`));
     }
     this.deliver(samples);
+  }
+
+  /** One read with retries for lost or garbled frames; exceptions and broken links are not retried. */
+  private async readBlock(block: ReadBlock): Promise<{ ok: true; data: ReadonlyArray<number | boolean> } | { ok: false; kind: ModbusErrorKind; message: string }> {
+    const link = this.link;
+    if (!link) return { ok: false, kind: "connection", message: "no link" };
+    for (let attempt = 0; ; attempt++) {
+      this.counters.requests++;
+      const started = performance.now();
+      try {
+        const data = await link.run<ReadonlyArray<number | boolean>>(this.config.unitId, this.config.timeoutMs, (c) => {
+          switch (block.table) {
+            case "holding":
+              return c.readHoldingRegisters(block.start, block.count).then((r) => r.data);
+            case "input":
+              return c.readInputRegisters(block.start, block.count).then((r) => r.data);
+            case "coil":
+              return c.readCoils(block.start, block.count).then((r) => r.data);
+            case "discrete":
+              return c.readDiscreteInputs(block.start, block.count).then((r) => r.data);
+          }
+        });
+        this.latency.record(performance.now() - started);
+        return { ok: true, data };
+      } catch (err) {
+        const c = classifyModbusError(err);
+        this.countError(c.kind, c.message);
+        if (!c.retryable || attempt >= this.config.retries || this.stopped) return { ok: false, kind: c.kind, message: c.message };
+      }
+    }
   }
 
   private emitBad(points: readonly ModbusPointConfig[], reason: string): void {
@@ -222,24 +252,14 @@ export class ModbusTcpDriver implements Driver {
       this.sink(samples);
     } catch (err) {
       // A failing consumer is the runtime's problem to report; the poll loop must go on.
-      this.ctx.logger.error({ err }, "sample sink failed");
+      this.ctx.logger.error({ err: errorMessage(err) }, "sample sink failed");
     }
   }
 
-  private recordError(err: unknown): void {
+  private countError(kind: ModbusErrorKind, message: string): void {
     this.counters.errors++;
-    this.lastError = errorMessage(err);
+    this.errorsByKind[kind]++;
+    this.lastError = `${kind}: ${message}`;
     this.lastErrorAt = this.ctx.clock();
-  }
-
-  private closeClient(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.client.isOpen) return resolve();
-      try {
-        this.client.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
   }
 }

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { decodeRegisters, encodeRegisters } from "../../../edge/drivers/modbus/codec.js";
-import type { RegisterType } from "../../../edge/drivers/modbus/config.js";
+import type { NumericRegisterType } from "../../../edge/drivers/modbus/config.js";
 import { encodeValue } from "../../../simulators/modbus/encoding.js";
 
 type Order = "ABCD" | "CDAB" | "BADC" | "DCBA";
 const ORDERS: Order[] = ["ABCD", "CDAB", "BADC", "DCBA"];
-const TYPES: RegisterType[] = ["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64"];
+const TYPES: NumericRegisterType[] = ["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64"];
 
 /**
  * Where each byte of the big-endian value goes, written out by hand for every order and width
@@ -30,8 +30,8 @@ function wordsFromBigEndian(be: Buffer, order: Order): number[] {
   return words;
 }
 
-function be(type: RegisterType, value: number | bigint): Buffer {
-  const widths: Record<RegisterType, number> = {
+function be(type: NumericRegisterType, value: number | bigint): Buffer {
+  const widths: Record<NumericRegisterType, number> = {
     int16: 2, uint16: 2, int32: 4, uint32: 4, float32: 4, int64: 8, uint64: 8, float64: 8,
   };
   const b = Buffer.alloc(widths[type]);
@@ -49,7 +49,7 @@ function be(type: RegisterType, value: number | bigint): Buffer {
 }
 
 describe("literal register vectors", () => {
-  const cases: Array<{ type: RegisterType; value: number | string; words: Record<Order, number[]> }> = [
+  const cases: Array<{ type: NumericRegisterType; value: number | string; words: Record<Order, number[]> }> = [
     { type: "int16", value: -2, words: { ABCD: [0xfffe], CDAB: [0xfffe], BADC: [0xfeff], DCBA: [0xfeff] } },
     { type: "int16", value: 0x1234, words: { ABCD: [0x1234], CDAB: [0x1234], BADC: [0x3412], DCBA: [0x3412] } },
     { type: "uint16", value: 0xabcd, words: { ABCD: [0xabcd], CDAB: [0xabcd], BADC: [0xcdab], DCBA: [0xcdab] } },
@@ -116,7 +116,7 @@ describe("literal register vectors", () => {
 });
 
 describe("every type x every byte order against independently permuted big-endian bytes", () => {
-  const samples: Record<RegisterType, Array<number | bigint>> = {
+  const samples: Record<NumericRegisterType, Array<number | bigint>> = {
     int16: [0, 1, -1, 12345, -12345, 32767, -32768],
     uint16: [0, 1, 0x00ff, 0xff00, 40000, 65535],
     int32: [0, -1, 0x01020304, -123456789, 2147483647, -2147483648],
@@ -227,7 +227,7 @@ describe("decode result types", () => {
 });
 
 describe("encode range checks", () => {
-  const limits: Array<{ type: RegisterType; min: string; max: string; below: number | string; above: number | string }> = [
+  const limits: Array<{ type: NumericRegisterType; min: string; max: string; below: number | string; above: number | string }> = [
     { type: "int16", min: "-32768", max: "32767", below: -32769, above: 32768 },
     { type: "uint16", min: "0", max: "65535", below: -1, above: 65536 },
     { type: "int32", min: "-2147483648", max: "2147483647", below: -2147483649, above: 2147483648 },

@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { EdgeError } from "../../edge/errors.js";
+
+/** An error with the HTTP status and a stable `error` code that API clients can act on. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How the data plane's error codes read over HTTP. */
+const statusByCode: Record<string, number> = {
+  POINT_UNKNOWN: 404,
+  POINT_READ_ONLY: 403,
+  WRITE_RANGE: 400,
+  WRITE_TYPE: 400,
+  DEVICE_OFFLINE: 503,
+  WRITE_FAILED: 502,
+};
+
+export function toApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof EdgeError && statusByCode[err.code]) return new ApiError(statusByCode[err.code] ?? 500, err.code.toLowerCase(), err.message);
+  return null;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + "\n";
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Reads a JSON request body of at most `limit` bytes; a bigger or malformed body is a 4xx, never a crash. */
+export async function readJson(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^application\/json\b/i.test(type)) throw new ApiError(415, "unsupported_media_type", "send the body as application/json");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new ApiError(413, "body_too_large", `the body is larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch (err) {
+    throw new ApiError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
