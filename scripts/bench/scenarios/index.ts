@@ -1,6 +1,9 @@
 import type { Scenario } from "../scenario.js";
 import { pipelineScenario } from "./pipeline.js";
 import { footprintScenario } from "./footprint.js";
+import { modbusPollScenario } from "./modbus-poll.js";
+import { modbusSimScenario } from "./modbus-sim.js";
+import { agentLoadScenario } from "./agent-load.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
-export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario];
+export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario];
