@@ -2,9 +2,9 @@
  * The simulated plant: one UnitMemory per unit id in the profile, plus the signals that keep writing
  * into it. Separate from the socket code so tests can drive it with an injected time.
  */
-import { decodeValue, encodeValue, wordCount, type SimValue } from "./encoding.js";
+import { decodeValue, encodeValue, type SimValue } from "./encoding.js";
 import { isRegisterTable, UnitMemory, type Table } from "./memory.js";
-import type { ResolvedModbusProfile, ResolvedSignalDefinition } from "./profile.js";
+import { signalWidth, type ResolvedModbusProfile, type ResolvedSignalDefinition } from "./profile.js";
 import { createGenerator, type Generator } from "./signals.js";
 
 interface BoundSignal {
@@ -29,7 +29,7 @@ export class SimulatedDevice {
         memory: new UnitMemory(),
         signals: unit.signals.map((def) => ({
           def,
-          width: def.type === "bool" ? 1 : wordCount(def.type),
+          width: signalWidth(def),
           generate: createGenerator(def.signal),
           override: undefined,
         })),
@@ -39,6 +39,11 @@ export class SimulatedDevice {
 
   unitIds(): number[] {
     return [...this.units.keys()];
+  }
+
+  /** Whether the profile defines this unit id. */
+  has(unitId: number): boolean {
+    return this.units.has(unitId);
   }
 
   /** The memory of a unit id, or undefined when the profile doesn't define it. */
@@ -56,7 +61,7 @@ export class SimulatedDevice {
         const value = sig.override ?? sig.generate(elapsedS);
         const { table, address, type, byteOrder } = sig.def;
         if (table === "coil" || table === "discrete") unit.memory.writeBits(table, address, [toBool(value)]);
-        else if (type !== "bool") unit.memory.writeWords(table, address, encodeValue(type, byteOrder, value));
+        else if (type !== "bool") unit.memory.writeWords(table, address, encodeValue(type, byteOrder, value, sig.width));
       }
     }
   }
@@ -83,5 +88,7 @@ export class SimulatedDevice {
 }
 
 function toBool(value: SimValue): boolean {
-  return typeof value === "boolean" ? value : Number(value) !== 0;
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") return value !== "" && value !== "0" && value.toLowerCase() !== "false";
+  return Number(value) !== 0;
 }

@@ -9,20 +9,28 @@
  *   DCBA  fully little-endian                                     -> [0x0000, 0xC03F]
  * 64-bit types generalise the same two rules (reverse the words, swap bytes in a word); 16-bit types
  * only see the byte swap.
+ *
+ * `string` is ASCII text in a fixed number of registers, two characters per register, high byte
+ * first (ABCD/CDAB) or low byte first (BADC/DCBA); the characters always run from the first register
+ * to the last (a word swap means nothing for text). Short text is padded with NUL bytes, long text is
+ * cut, and a character outside ASCII is sent as "?".
  */
 
-export const VALUE_TYPES = ["bool", "int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64"] as const;
+export const VALUE_TYPES = ["bool", "int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "string"] as const;
 export type ValueType = (typeof VALUE_TYPES)[number];
 
 export const BYTE_ORDERS = ["ABCD", "CDAB", "BADC", "DCBA"] as const;
 export type ByteOrder = (typeof BYTE_ORDERS)[number];
 
-/** What a signal produces: bigint carries 64-bit integers past 2^53 without rounding. */
-export type SimValue = number | bigint | boolean;
+/** What a signal produces: bigint carries 64-bit integers past 2^53 without rounding; string is for text. */
+export type SimValue = number | bigint | boolean | string;
 
-/** Registers one value occupies (bool lives in a bit table: one entry). */
-export function wordCount(type: ValueType): number {
+/** Registers one value occupies (bool lives in a bit table: one entry). A string takes `length` registers. */
+export function wordCount(type: ValueType, length?: number): number {
   switch (type) {
+    case "string":
+      if (length === undefined || !Number.isInteger(length) || length < 1) throw new RangeError(`a string needs a length in registers (1 or more), got ${length}`);
+      return length;
     case "bool":
     case "int16":
     case "uint16":
@@ -38,9 +46,16 @@ export function wordCount(type: ValueType): number {
   }
 }
 
+const INTEGER_TEXT = /^\s*-?\d+\s*$/;
+
 function toNumber(value: SimValue): number {
   if (typeof value === "boolean") return value ? 1 : 0;
   return Number(value);
+}
+
+/** Text for a string register block: numbers in their shortest decimal form, booleans as true/false. */
+function toText(value: SimValue): string {
+  return typeof value === "string" ? value : String(value);
 }
 
 /**
@@ -50,6 +65,7 @@ function toNumber(value: SimValue): number {
 function toBigInt(value: SimValue, bits: number, signed: boolean): bigint {
   let big: bigint;
   if (typeof value === "bigint") big = value;
+  else if (typeof value === "string" && INTEGER_TEXT.test(value)) big = BigInt(value.trim());
   else {
     const n = toNumber(value);
     big = Number.isFinite(n) ? BigInt(Math.round(n)) : 0n;
@@ -57,7 +73,7 @@ function toBigInt(value: SimValue, bits: number, signed: boolean): bigint {
   return signed ? BigInt.asIntN(bits, big) : BigInt.asUintN(bits, big);
 }
 
-function bigEndianBytes(type: Exclude<ValueType, "bool">, value: SimValue): Buffer {
+function bigEndianBytes(type: Exclude<ValueType, "bool" | "string">, value: SimValue): Buffer {
   const buf = Buffer.alloc(wordCount(type) * 2);
   switch (type) {
     case "int16":
@@ -96,8 +112,22 @@ function reversesWords(order: ByteOrder): boolean {
   return order === "CDAB" || order === "DCBA";
 }
 
-/** Register words for a value, first register first. */
-export function encodeValue(type: Exclude<ValueType, "bool">, order: ByteOrder, value: SimValue): number[] {
+function textWords(order: ByteOrder, value: SimValue, length: number | undefined): number[] {
+  const count = wordCount("string", length);
+  const bytes = Buffer.alloc(count * 2); // NUL padding
+  const text = toText(value);
+  for (let i = 0; i < Math.min(text.length, bytes.length); i++) {
+    const code = text.charCodeAt(i);
+    bytes[i] = code < 0x80 ? code : 0x3f; // "?"
+  }
+  const words: number[] = [];
+  for (let i = 0; i < bytes.length; i += 2) words.push(swapsBytes(order) ? bytes.readUInt16LE(i) : bytes.readUInt16BE(i));
+  return words;
+}
+
+/** Register words for a value, first register first. `length` (registers) is for `string` only. */
+export function encodeValue(type: Exclude<ValueType, "bool">, order: ByteOrder, value: SimValue, length?: number): number[] {
+  if (type === "string") return textWords(order, value, length);
   const bytes = bigEndianBytes(type, value);
   const words: number[] = [];
   for (let i = 0; i < bytes.length; i += 2) {
@@ -106,8 +136,14 @@ export function encodeValue(type: Exclude<ValueType, "bool">, order: ByteOrder, 
   return reversesWords(order) ? words.reverse() : words;
 }
 
-/** The inverse of encodeValue; 64-bit integers come back as bigint. */
-export function decodeValue(type: Exclude<ValueType, "bool">, order: ByteOrder, words: readonly number[]): number | bigint {
+/** The inverse of encodeValue; 64-bit integers come back as bigint, a string stops at its first NUL. */
+export function decodeValue(type: Exclude<ValueType, "bool">, order: ByteOrder, words: readonly number[]): number | bigint | string {
+  if (type === "string") {
+    const buf = Buffer.alloc(words.length * 2);
+    words.forEach((word, i) => (swapsBytes(order) ? buf.writeUInt16LE(word & 0xffff, i * 2) : buf.writeUInt16BE(word & 0xffff, i * 2)));
+    const end = buf.indexOf(0);
+    return buf.toString("latin1", 0, end === -1 ? buf.length : end);
+  }
   const count = wordCount(type);
   if (words.length !== count) throw new RangeError(`${type} needs ${count} registers, got ${words.length}`);
   const ordered = reversesWords(order) ? [...words].reverse() : [...words];

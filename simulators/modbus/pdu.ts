@@ -24,6 +24,7 @@ export const FunctionCode = {
   WriteSingleRegister: 6,
   WriteMultipleCoils: 15,
   WriteMultipleRegisters: 16,
+  MaskWriteRegister: 22,
 } as const;
 
 /** Quantity limits from the spec: what fits in a 253-byte PDU. */
@@ -134,6 +135,19 @@ function writeMultipleRegisters(pdu: Buffer, memory: UnitMemory, onWrite: WriteL
   return Buffer.from(pdu.subarray(0, 5));
 }
 
+/** Function 22: result = (current AND andMask) OR (orMask AND NOT andMask); the response echoes the request. */
+function maskWriteRegister(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+  const fc = FunctionCode.MaskWriteRegister;
+  if (pdu.length !== 7) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  const address = pdu.readUInt16BE(1);
+  const andMask = pdu.readUInt16BE(3);
+  const orMask = pdu.readUInt16BE(5);
+  const current = memory.readWords("holding", address, 1)[0] ?? 0;
+  memory.writeWords("holding", address, [((current & andMask) | (orMask & ~andMask)) & 0xffff]);
+  onWrite("holding", address, 1);
+  return Buffer.from(pdu);
+}
+
 /** Serves one request PDU against one unit's memory and returns the response PDU (normal or exception). */
 export function handlePdu(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
   const fc = pdu[0] ?? 0;
@@ -154,6 +168,8 @@ export function handlePdu(pdu: Buffer, memory: UnitMemory, onWrite: WriteListene
       return writeMultipleCoils(pdu, memory, onWrite);
     case FunctionCode.WriteMultipleRegisters:
       return writeMultipleRegisters(pdu, memory, onWrite);
+    case FunctionCode.MaskWriteRegister:
+      return maskWriteRegister(pdu, memory, onWrite);
     default:
       return exceptionPdu(fc, ExceptionCode.IllegalFunction);
   }

@@ -6,20 +6,20 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
-import { BYTE_ORDERS, VALUE_TYPES, wordCount } from "./encoding.js";
+import { BYTE_ORDERS, VALUE_TYPES, wordCount, type ValueType } from "./encoding.js";
+import { faultsSchema } from "./faults.js";
 import { TABLE_SIZE } from "./memory.js";
 import type { SignalSpec } from "./signals.js";
 
-/** A number, a boolean, or an integer beyond 2^53 written as a decimal string (YAML/JSON have no bigint). */
-const scalarSchema = z.union([
-  z.number(),
-  z.boolean(),
-  z.bigint(),
-  z
-    .string()
-    .regex(/^-?\d+$/, "expected a number, a boolean or an integer as a decimal string")
-    .transform((s) => BigInt(s)),
-]);
+/**
+ * A number, a boolean or text. Text is kept as written here and converted per signal type below: an
+ * integer beyond 2^53 written as a decimal string (YAML/JSON have no bigint) becomes a bigint for a
+ * numeric type, and stays text (leading zeros and all) for a `string` signal.
+ */
+const scalarSchema = z.union([z.number(), z.boolean(), z.bigint(), z.string()]);
+
+const INTEGER_TEXT = /^-?\d+$/;
+const NUMBER_TEXT = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 const integerish = z.union([
   z.number(),
@@ -53,19 +53,54 @@ export const signalSpecSchema = z.discriminatedUnion("kind", [
 const specsAgree: z.output<typeof signalSpecSchema> extends SignalSpec ? true : never = true;
 void specsAgree;
 
-export const signalDefinitionSchema = z.strictObject({
-  name: z.string().min(1),
-  table: z.enum(["holding", "input", "coil", "discrete"]),
-  address: z.number().int().min(0).max(TABLE_SIZE - 1),
-  type: z.enum(VALUE_TYPES),
-  /** How a multi-register value is laid out; see encoding.ts. Ignored for bool and 16-bit byte order ABCD/CDAB. */
-  byteOrder: z.enum(BYTE_ORDERS).default("ABCD"),
-  signal: signalSpecSchema,
-  /** A client write sticks and replaces the generator (a setpoint). Only holding registers and coils. */
-  writable: z.boolean().default(false),
-  /** Free text for humans (engineering unit, meaning). */
-  description: z.string().optional(),
-});
+/** Longest string: what one request can read (125) and write (123) in full. */
+export const MAX_STRING_REGISTERS = 123;
+
+/**
+ * Text in a constant/state signal of a numeric type must be a number; integers become bigint so a
+ * 64-bit value is never rounded. A `string` signal keeps its text as written.
+ */
+function numericValue(value: string | number | bigint | boolean, ctx: z.RefinementCtx, path: (string | number)[]): number | bigint | boolean {
+  if (typeof value !== "string") return value;
+  if (INTEGER_TEXT.test(value)) return BigInt(value);
+  if (NUMBER_TEXT.test(value)) return Number(value);
+  ctx.addIssue({ code: "custom", path, message: `expected a number, a boolean or an integer as a decimal string, got ${JSON.stringify(value)}` });
+  return 0;
+}
+
+export const signalDefinitionSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    table: z.enum(["holding", "input", "coil", "discrete"]),
+    address: z.number().int().min(0).max(TABLE_SIZE - 1),
+    type: z.enum(VALUE_TYPES),
+    /** Registers of a `string` (2 ASCII characters each); required for string, refused for the other types. */
+    length: z.number().int().min(1).max(MAX_STRING_REGISTERS).optional(),
+    /** How a multi-register value is laid out; see encoding.ts. Ignored for bool; 16-bit types and strings only see the byte swap. */
+    byteOrder: z.enum(BYTE_ORDERS).default("ABCD"),
+    signal: signalSpecSchema,
+    /** A client write sticks and replaces the generator (a setpoint). Only holding registers and coils. */
+    writable: z.boolean().default(false),
+    /** Free text for humans (engineering unit, meaning). */
+    description: z.string().optional(),
+  })
+  .transform((def, ctx) => {
+    if (def.type === "string") {
+      if (def.length === undefined) ctx.addIssue({ code: "custom", path: ["length"], message: "a string needs length: the number of registers it occupies (2 characters each)" });
+      return def;
+    }
+    if (def.length !== undefined) ctx.addIssue({ code: "custom", path: ["length"], message: `length is only for type string, not ${def.type}` });
+    const spec = def.signal;
+    if (spec.kind === "constant") return { ...def, signal: { ...spec, value: numericValue(spec.value, ctx, ["signal", "value"]) } };
+    if (spec.kind === "state") return { ...def, signal: { ...spec, values: spec.values.map((v, i) => numericValue(v, ctx, ["signal", "values", i])) } };
+    return def;
+  });
+
+/** Registers (or bits) a signal occupies. */
+export function signalWidth(def: { table: string; type: ValueType; length?: number | undefined }): number {
+  if (def.table === "coil" || def.table === "discrete" || def.type === "bool") return 1;
+  return wordCount(def.type, def.length ?? 1);
+}
 
 export const unitSchema = z.strictObject({
   /** Modbus unit id (slave id) 0..255. */
@@ -100,7 +135,7 @@ function checkUnits(units: ResolvedUnitShape[], ctx: z.RefinementCtx): void {
       if (sig.writable && (sig.table === "input" || sig.table === "discrete")) {
         ctx.addIssue({ code: "custom", path: at("writable"), message: `${sig.table} tables are read-only in Modbus; only holding registers and coils can be writable` });
       }
-      const width = bitTable ? 1 : wordCount(sig.type);
+      const width = signalWidth(sig);
       if (sig.address + width > TABLE_SIZE) {
         ctx.addIssue({ code: "custom", path: at("address"), message: `${sig.type} at ${sig.address} needs ${width} registers and runs past ${TABLE_SIZE - 1}` });
       }
@@ -121,6 +156,8 @@ function checkUnits(units: ResolvedUnitShape[], ctx: z.RefinementCtx): void {
 export const modbusProfileSchema = z
   .strictObject({
     units: z.array(unitSchema).min(1),
+    /** Faults to inject from the start (see faults.ts); they can be changed at run time. */
+    faults: faultsSchema.optional(),
   })
   .superRefine((profile, ctx) => checkUnits(profile.units, ctx));
 

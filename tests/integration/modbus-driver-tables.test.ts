@@ -191,6 +191,30 @@ describe("Modbus driver: every table, type and byte order against the simulator"
     }
   });
 
+  it("writes one bit of a register with function 22, leaving the other bits as they were", async () => {
+    sim = await startModbusSimulator({ port: 0 });
+    const config = modbusTcpDeviceSchema.parse({
+      id: "m",
+      protocol: "modbus-tcp",
+      host: "127.0.0.1",
+      port: sim.port,
+      pollMs: 60_000,
+      points: [
+        { id: "setword", register: 200, writable: true },
+        { id: "bit3", register: 200, type: "bool", bit: 3, writable: true },
+      ],
+    });
+    driver = new ModbusDriver(config, ctx());
+    await driver.start(() => undefined);
+    await waitFor("connected", () => (driver?.status().connected ? true : undefined));
+    await driver.write("setword", 0b1010_0000_0000_0001);
+    await driver.write("bit3", true);
+    expect(sim.readRegisters(1, "holding", 200, 1)).toEqual([0b1010_0000_0000_1001]);
+    await driver.write("bit3", false);
+    expect(sim.readRegisters(1, "holding", 200, 1)).toEqual([0b1010_0000_0000_0001]);
+    expect(sim.stats().byFunction[22]).toBe(2);
+  });
+
   it("refuses a configuration that writes to a read-only table", () => {
     expect(() =>
       modbusTcpDeviceSchema.parse({ id: "m", protocol: "modbus-tcp", host: "h", points: [{ id: "x", table: "input", register: 1, writable: true }] }),

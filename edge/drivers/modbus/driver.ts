@@ -149,7 +149,11 @@ export class ModbusDriver implements Driver {
     const link = this.link;
     if (!link) return false;
     if (this.state === "connected" && link.isOpen) return true;
-    if (this.state === "connected") this.markDisconnected("connection closed");
+    if (this.state === "connected") {
+      // The device (or the network) closed the connection between two polls.
+      this.countError("connection", "connection closed by the device");
+      this.markDisconnected("connection closed by the device");
+    }
     if (this.ctx.clock() < this.nextConnectAt) return false;
     this.state = "connecting";
     try {

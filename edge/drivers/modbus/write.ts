@@ -27,7 +27,8 @@ export function writePoint(point: ModbusPointConfig, value: SampleValue, mode: M
   if (point.type === "bool") {
     const mask = 1 << (point.bit ?? 0);
     const on = asBool(point, value);
-    return (c) => c.maskWriteRegister(at, on ? 0xffff : 0xffff ^ mask, on ? mask : 0);
+    // Result = (current AND andMask) OR (orMask AND NOT andMask): clear the bit, then OR it back in when on.
+    return (c) => c.maskWriteRegister(at, 0xffff ^ mask, on ? mask : 0);
   }
   let words: number[];
   try {

@@ -6,7 +6,7 @@ import { ProcMeter, fmt } from "../util.js";
  * Requests/s our Modbus TCP simulator serves, against the libmodbus C server, under the same load:
  * CLIENTS libmodbus C client processes at once, each on its own connection reading REGS holding
  * registers in a loop for a fixed count. The simulator runs in its own Node.js process
- * (dist/simulators/modbus/main.js, unit 1 with REGS changing registers), so it has an event loop to
+ * (dist/scripts/bench/sim-child.js, unit 1 with REGS changing registers), so it has an event loop to
  * itself; the C server forks a process per connection.
  */
 

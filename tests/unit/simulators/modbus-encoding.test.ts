@@ -54,8 +54,44 @@ describe("encodeValue", () => {
   });
 });
 
+describe("string", () => {
+  it("packs two ASCII characters per register, high byte first, NUL padded", () => {
+    // "ABC" = 0x41 0x42 0x43: [0x4142, 0x4300, 0x0000]
+    expect(encodeValue("string", "ABCD", "ABC", 3)).toEqual([0x4142, 0x4300, 0x0000]);
+    expect(encodeValue("string", "CDAB", "ABC", 3)).toEqual([0x4142, 0x4300, 0x0000]);
+  });
+
+  it("puts the low byte first for BADC and DCBA, never reverses the registers", () => {
+    expect(encodeValue("string", "BADC", "ABC", 3)).toEqual([0x4241, 0x0043, 0x0000]);
+    expect(encodeValue("string", "DCBA", "ABC", 3)).toEqual([0x4241, 0x0043, 0x0000]);
+  });
+
+  it("cuts long text, replaces non-ASCII, renders numbers as text", () => {
+    expect(encodeValue("string", "ABCD", "ABCDEF", 2)).toEqual([0x4142, 0x4344]);
+    expect(encodeValue("string", "ABCD", "é!", 1)).toEqual([0x3f21]);
+    expect(encodeValue("string", "ABCD", 42, 1)).toEqual([0x3432]);
+    expect(encodeValue("string", "ABCD", 18446744073709551615n, 10)).toEqual(encodeValue("string", "ABCD", "18446744073709551615", 10));
+  });
+
+  it("round-trips in every order and stops at the first NUL", () => {
+    for (const order of BYTE_ORDERS) {
+      for (const text of ["", "A", "EDGE-AGENT v1", "0123456789"]) {
+        const words = encodeValue("string", order, text, 7);
+        expect(words).toHaveLength(7);
+        expect(decodeValue("string", order, words)).toBe(text);
+      }
+    }
+  });
+
+  it("needs a length", () => {
+    expect(() => encodeValue("string", "ABCD", "x")).toThrow(RangeError);
+    expect(wordCount("string", 7)).toBe(7);
+    expect(() => wordCount("string")).toThrow(RangeError);
+  });
+});
+
 describe("decodeValue", () => {
-  const samples: Record<Exclude<ValueType, "bool">, (number | bigint)[]> = {
+  const samples: Record<Exclude<ValueType, "bool" | "string">, (number | bigint)[]> = {
     int16: [-32768, -1, 0, 12345, 32767],
     uint16: [0, 1, 0xbeef, 65535],
     int32: [-2147483648, -100000, 0, 2147483647],
@@ -66,7 +102,7 @@ describe("decodeValue", () => {
     float64: [0, Math.PI, -1e300],
   };
 
-  for (const [type, values] of Object.entries(samples) as [Exclude<ValueType, "bool">, (number | bigint)[]][]) {
+  for (const [type, values] of Object.entries(samples) as [Exclude<ValueType, "bool" | "string">, (number | bigint)[]][]) {
     for (const order of BYTE_ORDERS) {
       it(`round-trips ${type} in ${order}`, () => {
         for (const value of values) {

@@ -1,9 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { wordCount } from "../../../simulators/modbus/encoding.js";
-import { defaultProfile, loadModbusProfile, parseModbusProfile, type ModbusProfile, type ModbusSignalDefinition } from "../../../simulators/modbus/profile.js";
+import { parse as parseYaml } from "yaml";
+import { SimulatedDevice } from "../../../simulators/modbus/device.js";
+import { BYTE_ORDERS, decodeValue, encodeValue, wordCount } from "../../../simulators/modbus/encoding.js";
+import { defaultProfile, loadModbusProfile, parseModbusProfile, signalWidth, type ModbusProfile, type ModbusSignalDefinition } from "../../../simulators/modbus/profile.js";
 
 const temperature: ModbusSignalDefinition = { name: "temperature", table: "holding", address: 0, type: "float32", signal: { kind: "sine", min: 20, max: 80, periodS: 60 } };
 
@@ -140,5 +143,134 @@ describe("defaultProfile", () => {
     expect(at("pressure")).toMatchObject({ table: "holding", address: 5, type: "int16", signal: { kind: "randomWalk", min: 0, max: 100 } });
     expect(at("setpoint")).toMatchObject({ table: "holding", address: 10, type: "uint16", writable: true, signal: { kind: "constant", value: 50 } });
     for (const table of ["holding", "input", "coil", "discrete"]) expect(signals.some((s) => s.table === table)).toBe(true);
+  });
+});
+
+describe("string signals", () => {
+  const text = (value: unknown, extra: Partial<ModbusSignalDefinition> = {}): ModbusSignalDefinition =>
+    ({ name: "s", table: "holding", address: 0, type: "string", length: 4, signal: { kind: "constant", value }, ...extra }) as ModbusSignalDefinition;
+
+  it("keep their text as written, leading zeros and all", () => {
+    const p = parseModbusProfile(withSignals(text("007"), { ...text("x"), name: "t", address: 4, signal: { kind: "state", values: ["IDLE", "42"], everyS: 1 } }));
+    expect(p.units[0]?.signals[0]?.signal).toEqual({ kind: "constant", value: "007" });
+    expect(p.units[0]?.signals[1]?.signal).toEqual({ kind: "state", values: ["IDLE", "42"], everyS: 1 });
+  });
+
+  it("need a length, and only strings take one", () => {
+    expect(problems(withSignals(text("x", { length: undefined })))).toMatch(/units\[0\]\.signals\[0\]\.length: a string needs length/);
+    expect(problems(withSignals({ ...temperature, length: 2 }))).toMatch(/units\[0\]\.signals\[0\]\.length: length is only for type string/);
+    expect(problems(withSignals(text("x", { length: 124 })))).toContain("signals[0].length");
+  });
+
+  it("occupy length registers when checking overlaps", () => {
+    expect(problems(withSignals(text("x"), { ...temperature, address: 3 }))).toMatch(/holding 3\.\.4 overlaps "s" \(0\.\.3\)/);
+    expect(() => parseModbusProfile(withSignals(text("x"), { ...temperature, address: 4 }))).not.toThrow();
+  });
+
+  it("numeric types refuse text that is not a number", () => {
+    expect(problems(withSignals({ ...temperature, signal: { kind: "constant", value: "hot" } }))).toMatch(/units\[0\]\.signals\[0\]\.signal\.value: expected a number/);
+    expect(problems(withSignals({ ...temperature, signal: { kind: "state", values: [1, "warm"], everyS: 1 } }))).toContain("signals[0].signal.values[1]");
+    const p = parseModbusProfile(withSignals({ ...temperature, signal: { kind: "state", values: ["1.5", "-2"], everyS: 1 } }));
+    expect(p.units[0]?.signals[0]?.signal).toEqual({ kind: "state", values: [1.5, -2n], everyS: 1 });
+  });
+});
+
+describe("the faults section", () => {
+  it("is part of a profile and validated with its path", () => {
+    const p = parseModbusProfile({ ...withSignals(temperature), faults: { latencyMs: 5, units: { "1": { dropRate: 0.5 } } } });
+    expect(p.faults).toEqual({ latencyMs: 5, units: { "1": { dropRate: 0.5 } } });
+    expect(problems({ ...withSignals(temperature), faults: { dropRate: 7 } })).toContain("faults.dropRate");
+  });
+
+  it("the README's example is valid", async () => {
+    const readme = await readFile(new URL("../../../simulators/modbus/README.md", import.meta.url), "utf8");
+    const section = readme.split("\n## Faults")[1]?.split("\n## ")[0] ?? "";
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml).toBeDefined();
+    const parsed = parseModbusProfile({ ...withSignals(temperature), ...(parseYaml(yaml ?? "") as object) });
+    expect(parsed.faults?.units?.["2"]?.exception).toEqual({ code: 4, functions: [3], addresses: [100] });
+  });
+});
+
+describe("profiles/all-types.yaml", () => {
+  const file = fileURLToPath(new URL("../../../simulators/modbus/profiles/all-types.yaml", import.meta.url));
+  const registerTypes = ["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64", "string"] as const;
+
+  it("has one holding signal per type and byte order on unit 1, back to back from 0", async () => {
+    const p = await loadModbusProfile(file);
+    const holding = (p.units.find((u) => u.unit === 1)?.signals ?? []).filter((s) => s.table === "holding").sort((a, b) => a.address - b.address);
+    const combos = holding.map((s) => `${s.type}/${s.byteOrder}`);
+    expect(new Set(combos).size).toBe(combos.length);
+    for (const type of registerTypes) for (const order of BYTE_ORDERS) expect(combos).toContain(`${type}/${order}`);
+    let next = 0;
+    for (const s of holding) {
+      expect(s.address, s.name).toBe(next);
+      next += signalWidth(s);
+    }
+    expect(next).toBeLessThanOrEqual(125); // one read gets them all
+    const kinds = new Set(p.units.flatMap((u) => u.signals.map((s) => s.signal.kind)));
+    for (const kind of ["sine", "ramp", "counter", "randomWalk", "state", "constant"]) expect(kinds).toContain(kind);
+    for (const table of ["coil", "discrete"]) expect(p.units[0]?.signals.some((s) => s.table === table)).toBe(true);
+    expect(p.units.map((u) => u.unit)).toEqual([1, 2]);
+  });
+
+  it("matches the map in the README, raw words included", async () => {
+    const readme = await readFile(new URL("../../../simulators/modbus/README.md", import.meta.url), "utf8");
+    const section = readme.split("## The all-types profile")[1]?.split("\n## ")[0] ?? "";
+    const documented = section
+      .split("\n")
+      .filter((line) => /^\| \d+ \| (holding|input|coil|discrete) \|/.test(line))
+      .map((line) => {
+        const [unit, table, addresses, type, order, name, , raw] = line.split("|").slice(1, 9).map((c) => c.trim());
+        return { unit, table, addresses, type, order, name, raw };
+      });
+    const p = await loadModbusProfile(file);
+    const actual = p.units.flatMap((u) =>
+      u.signals.map((s) => {
+        const width = signalWidth(s);
+        const bit = s.table === "coil" || s.table === "discrete";
+        const raw =
+          s.signal.kind === "constant" && !bit && s.type !== "bool"
+            ? encodeValue(s.type, s.byteOrder, s.signal.value, width)
+                .map((w) => w.toString(16).toUpperCase().padStart(4, "0"))
+                .join(" ")
+            : "";
+        return {
+          unit: String(u.unit),
+          table: s.table,
+          addresses: width === 1 ? String(s.address) : `${s.address}-${s.address + width - 1}`,
+          type: s.type === "string" ? `string(${width})` : s.type,
+          order: s.type === "bool" ? "" : s.byteOrder,
+          name: s.name,
+          raw,
+        };
+      }),
+    );
+    expect(documented).toEqual(actual);
+  });
+
+  it("holds the documented values: every order of a type decodes to the same number", async () => {
+    const p = await loadModbusProfile(file);
+    const device = new SimulatedDevice(p);
+    device.refresh(0);
+    const m = device.memory(1);
+    const at = (name: string) => p.units[0]?.signals.find((s) => s.name === name);
+    const value = (name: string) => {
+      const s = at(name);
+      if (s === undefined || s.type === "bool") throw new Error(`no ${name}`);
+      return decodeValue(s.type, s.byteOrder, m?.readWords("holding", s.address, signalWidth(s)) ?? []);
+    };
+    const expected = {
+      int16: -12345,
+      uint16: 54321,
+      int32: -123456789,
+      uint32: 3456789012,
+      float32: Math.fround(-Math.PI),
+      int64: -1234567890123456789n,
+      uint64: 0xfedcba9876543210n,
+      float64: -Math.E,
+      string: "EDGE-AGENT v1",
+    };
+    for (const type of registerTypes) for (const order of BYTE_ORDERS) expect(value(`${type}_${order.toLowerCase()}`), `${type} ${order}`).toBe(expected[type]);
   });
 });
