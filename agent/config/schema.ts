@@ -43,6 +43,9 @@ const storeSchema = z
     path: z.string().min(1).optional().describe("SQLite database file. Default: {dataDir}/edge.db."),
     maxRows: intRange(1000, 1_000_000_000).default(5_000_000).describe("Most records kept in the outbox; the oldest telemetry is dropped beyond it."),
     maxAgeS: intRange(0, 10 * 365 * 86_400).default(7 * 86_400).describe("Telemetry older than this many seconds is dropped from the outbox; 0 keeps it forever."),
+    commitDelayMs: intRange(0, 1000)
+      .default(20)
+      .describe("Readings arriving within this many ms are committed in one transaction (0 = each driver batch on its own). A reading counts as stored once committed."),
     synchronous: z
       .enum(["normal", "full"])
       .default("normal")

@@ -178,6 +178,7 @@ export class Runtime {
           outbox: this.requireOutbox(),
           logger: logger.child({ component: "pipeline" }),
           onStored: uplink ? () => uplink.kick() : undefined,
+          commitDelayMs: config.store.commitDelayMs,
         });
         const pipeline = this.pipeline;
         const shared = new SharedResources();
@@ -198,6 +199,8 @@ export class Runtime {
       },
       stop: async () => {
         await Promise.all(this.drivers.map((d) => d.stop()));
+        // Commit what the drivers delivered last, before the store closes.
+        this.pipeline?.flush();
       },
     };
   }

@@ -13,6 +13,11 @@ export interface PipelineOptions {
   logger: Logger;
   /** Called after samples were committed, so the uplink can send them. */
   onStored?: () => void;
+  /**
+   * Samples arriving within this many ms are committed in one transaction (0 = one per driver batch).
+   * A sample counts as stored only once committed, so this is also how long a crash can lose them.
+   */
+  commitDelayMs?: number;
 }
 
 export interface PipelineCounters {
@@ -28,13 +33,19 @@ export interface PipelineCounters {
 
 /**
  * The one path every reading takes from a driver to the outbox: scale to engineering units, filter by
- * deadband, then commit the whole batch in one transaction. Also keeps the latest value of each point.
+ * deadband, then commit in one transaction (all driver batches of a short window together, so a
+ * hundred devices polled each second cost a few commits, not a hundred). Keeps the latest value of
+ * each point.
  */
 export class Pipeline {
   readonly counters: PipelineCounters = { received: 0, stored: 0, filtered: 0, unknown: 0, storeErrors: 0 };
   private readonly points: Map<string, PipelinePoint>;
-  /** The last sample stored per point: the deadband reference, and what /status and the API show. */
+  /** The last sample stored per point: what /status and the API show. */
   private readonly last = new Map<string, Sample>();
+  /** The last sample kept per point, committed or not: the deadband reference. */
+  private readonly lastKept = new Map<string, Sample>();
+  private buffer: Sample[] = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: PipelineOptions) {
     this.points = new Map(options.points.map((p) => [p.id, p]));
@@ -43,9 +54,7 @@ export class Pipeline {
   /** Handles one driver batch. Never throws: a driver's poll loop must not die of a store failure. */
   process(samples: readonly Sample[]): void {
     this.counters.received += samples.length;
-    const keep: Sample[] = [];
-    // The deadband reference of a point is the last sample kept, even earlier in this same batch.
-    const keptNow = new Map<string, Sample>();
+    let kept = 0;
     for (const raw of samples) {
       const point = this.points.get(raw.point);
       if (!point) {
@@ -53,26 +62,45 @@ export class Pipeline {
         continue;
       }
       const sample: Sample = raw.value === null ? raw : { ...raw, value: toEngineering(raw.value, point) };
-      if (this.withinDeadband(point, sample, keptNow.get(sample.point) ?? this.last.get(sample.point))) {
+      if (this.withinDeadband(point, sample, this.lastKept.get(sample.point))) {
         this.counters.filtered++;
         continue;
       }
-      keep.push(sample);
-      keptNow.set(sample.point, sample);
+      this.buffer.push(sample);
+      this.lastKept.set(sample.point, sample);
+      kept++;
     }
-    if (keep.length === 0) return;
+    if (kept === 0) return;
+    const delay = this.options.commitDelayMs ?? 0;
+    if (delay <= 0) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), delay);
+  }
+
+  /** Commits what is buffered now (also called on stop, so nothing accepted is left behind). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.buffer;
+    if (batch.length === 0) return;
+    this.buffer = [];
     try {
       this.options.outbox.append(
         "telemetry",
-        keep.map((s) => ({ ts: s.ts, body: JSON.stringify(s) })),
+        batch.map((s) => ({ ts: s.ts, json: JSON.stringify(s) })),
       );
     } catch (err) {
-      this.counters.storeErrors += keep.length;
-      this.options.logger.error({ err: errorMessage(err), lost: keep.length }, "store write failed");
+      this.counters.storeErrors += batch.length;
+      // The deadband reference must not point at values that were never stored.
+      for (const s of batch) {
+        const stored = this.last.get(s.point);
+        if (stored) this.lastKept.set(s.point, stored);
+        else this.lastKept.delete(s.point);
+      }
+      this.options.logger.error({ err: errorMessage(err), lost: batch.length }, "store write failed");
       return;
     }
-    this.counters.stored += keep.length;
-    for (const s of keep) this.last.set(s.point, s);
+    this.counters.stored += batch.length;
+    for (const s of batch) this.last.set(s.point, s);
     try {
       this.options.onStored?.();
     } catch (err) {

@@ -3,20 +3,22 @@ import type Database from "better-sqlite3";
 /**
  * Schema migrations, applied in order on open. `PRAGMA user_version` holds how many have run; each
  * runs in its own transaction, so a crash mid-migration leaves the previous, consistent version.
- * Append new steps; never edit one that has shipped.
+ * Append new steps; never edit one that has shipped in a release.
  */
 const migrations: ReadonlyArray<(db: Database.Database) => void> = [
   (db) => {
     db.exec(`
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-      -- AUTOINCREMENT: SQLite then never reuses a seq, even after the table drains to empty.
+      -- One row per stored batch: records first_seq .. first_seq + count - 1. The seq counter lives in
+      -- meta ('next_seq') and only grows, so a seq is never reused, even after the outbox drains.
       CREATE TABLE outbox (
-        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL CHECK (kind IN ('telemetry', 'event', 'alarm')),
-        ts   INTEGER NOT NULL,
-        body TEXT NOT NULL
+        first_seq INTEGER PRIMARY KEY,
+        count     INTEGER NOT NULL CHECK (count > 0),
+        kind      TEXT NOT NULL CHECK (kind IN ('telemetry', 'event', 'alarm')),
+        ts        INTEGER NOT NULL, -- the newest record's time: the age bound drops a row once all of it is old
+        body      TEXT NOT NULL
       ) STRICT;
-      CREATE INDEX outbox_kind_seq ON outbox (kind, seq);
+      CREATE INDEX outbox_kind ON outbox (kind, first_seq);
     `);
   },
 ];

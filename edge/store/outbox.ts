@@ -1,17 +1,24 @@
 /**
- * The outbox holds every record until the uplink's broker has acknowledged it. Implementations share
- * one contract (tests/unit/store/outbox-contract.ts); SqliteOutbox is the one the agent uses.
+ * The outbox holds every record until the uplink's broker has acknowledged it. Records are stored in
+ * rows of up to a few hundred (one driver batch), so a poll of 100 points is one INSERT, not 100,
+ * and an acknowledged MQTT batch is a few DELETEs. Every record still has its own seq.
  */
 
 /** What a record is; alarms and events outrank telemetry when a bound forces drops. */
 export type RecordKind = "telemetry" | "event" | "alarm";
 
-export interface OutboxRecord {
-  /** Strictly increasing per device, assigned at commit, never reused (not even after a restart). */
-  seq: number;
-  kind: RecordKind;
+/** A record to store: its time and its JSON object text (without seq: the outbox assigns it). */
+export interface NewRecord {
   ts: number;
-  /** The record as a JSON object text, without its seq (the uplink adds it). */
+  json: string;
+}
+
+/** One stored row: `count` records with the contiguous seqs firstSeq .. firstSeq + count - 1. */
+export interface OutboxBatch {
+  firstSeq: number;
+  count: number;
+  kind: RecordKind;
+  /** JSON array text of the records, each object carrying its `seq` first. */
   body: string;
 }
 
@@ -36,13 +43,18 @@ export interface Outbox {
   /** Identifies this database's lifetime: a reset database gets a new epoch, so seqs never collide. */
   readonly epoch: string;
   /** Stores records in one transaction and returns the seqs they got; stored once this returns. */
-  append(kind: RecordKind, items: ReadonlyArray<{ ts: number; body: string }>): SeqRange | null;
-  /** The oldest pending records with seq > afterSeq, oldest first. */
-  peek(afterSeq: number, limit: number): OutboxRecord[];
-  /** Deletes acknowledged records; unknown seqs are ignored (an ack can arrive twice). */
-  ack(seqs: readonly number[]): void;
-  /** Applies the age bound now (the row bound is applied on every append). */
+  append(kind: RecordKind, records: readonly NewRecord[]): SeqRange | null;
+  /** The oldest pending rows with firstSeq > afterSeq, oldest first: whole rows, at most maxRecords records (a single bigger row goes alone). */
+  peek(afterSeq: number, maxRecords: number): OutboxBatch[];
+  /** Deletes acknowledged rows by their firstSeq; unknown ones are ignored (an ack can arrive twice). */
+  ack(firstSeqs: readonly number[]): void;
+  /** Applies the age bound now (the record bound is applied on every append). */
   enforceBounds(now: number): void;
   stats(): OutboxStats;
   close(): void;
+}
+
+/** `{"seq":N,...}` from a record's JSON object text. */
+export function withSeq(seq: number, json: string): string {
+  return json === "{}" ? `{"seq":${seq}}` : `{"seq":${seq},${json.slice(1)}`;
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutboxRecord } from "../store/outbox.js";
+import type { OutboxBatch } from "../store/outbox.js";
 
 /**
  * The telemetry batch: one MQTT message carries many samples plus the outbox sequence numbers, so a
@@ -38,21 +38,27 @@ export const telemetryBatchSchema = z
 export type TelemetryBatch = z.output<typeof telemetryBatchSchema>;
 
 /** seqs as the contract wants them: a range only when contiguous. */
-export function describeSeqs(records: readonly OutboxRecord[]): TelemetryBatch["seqs"] {
-  const first = records[0]?.seq ?? 0;
-  const last = records[records.length - 1]?.seq ?? 0;
-  if (last - first + 1 === records.length) return { first, last };
-  return records.map((r) => r.seq);
+export function describeSeqs(rows: readonly OutboxBatch[]): TelemetryBatch["seqs"] {
+  let contiguous = true;
+  for (let i = 1; i < rows.length; i++) {
+    const prev = rows[i - 1] as OutboxBatch;
+    if ((rows[i] as OutboxBatch).firstSeq !== prev.firstSeq + prev.count) contiguous = false;
+  }
+  const first = rows[0]?.firstSeq ?? 0;
+  const lastRow = rows[rows.length - 1];
+  if (contiguous) return { first, last: lastRow ? lastRow.firstSeq + lastRow.count - 1 : 0 };
+  return rows.flatMap((r) => Array.from({ length: r.count }, (_, i) => r.firstSeq + i));
 }
 
 /**
- * Builds the payload text by splicing the stored JSON bodies instead of parsing and re-serialising
+ * Builds the payload text by splicing the stored JSON rows instead of parsing and re-serialising
  * them: the drain after an outage moves hundreds of thousands of samples per second through here.
  */
-export function encodeTelemetryBatch(device: string, epoch: string, records: readonly OutboxRecord[]): string {
-  const parts = records.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`);
+export function encodeTelemetryBatch(device: string, epoch: string, rows: readonly OutboxBatch[]): string {
+  const count = rows.reduce((n, r) => n + r.count, 0);
+  const samples = rows.map((r) => r.body.slice(1, -1)).join(",");
   return (
     `{"v":1,"device":${JSON.stringify(device)},"epoch":${JSON.stringify(epoch)},` +
-    `"seqs":${JSON.stringify(describeSeqs(records))},"count":${records.length},"samples":[${parts.join(",")}]}`
+    `"seqs":${JSON.stringify(describeSeqs(rows))},"count":${count},"samples":[${samples}]}`
   );
 }

@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { Clock } from "../model.js";
 import type { Logger } from "../logger.js";
-import type { Outbox, OutboxRecord, RecordKind } from "../store/outbox.js";
+import type { Outbox, OutboxBatch, RecordKind } from "../store/outbox.js";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
 import { topicsFor, type Topics } from "./topics.js";
@@ -36,7 +36,8 @@ export interface UplinkStatus {
 
 interface Inflight {
   first: number;
-  seqs: number[];
+  /** The outbox rows this message carries, by firstSeq. */
+  rows: number[];
 }
 
 /**
@@ -97,14 +98,19 @@ export class MqttUplink {
 
   /** Tells the uplink new records were stored: send now if a full batch waits, else within maxDelay. */
   kick(): void {
+    // An estimate: seqs dropped by a bound still count here, which is why pump() never calls kick().
     const unsent = this.options.outbox.stats().lastSeq - this.cursor;
     if (unsent >= this.options.batchMaxSamples) this.pump(false);
-    else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.pump(true);
-      }, this.options.batchMaxDelayMs);
-    }
+    else this.armTimer();
+  }
+
+  /** Sends whatever is stored, full batch or not, within maxDelay. */
+  private armTimer(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.pump(true);
+    }, this.options.batchMaxDelayMs);
   }
 
   status(): UplinkStatus {
@@ -148,23 +154,27 @@ export class MqttUplink {
     if (!client || !client.connected || this.stopping) return;
     const { outbox, batchMaxSamples, inflightBatches } = this.options;
     while (this.inflight.size < inflightBatches) {
-      const records = outbox.peek(this.cursor, batchMaxSamples);
-      if (records.length === 0) return;
-      if (records.length < batchMaxSamples && !flush) {
-        this.kick();
+      const rows = outbox.peek(this.cursor, batchMaxSamples);
+      if (rows.length === 0) return;
+      const count = rows.reduce((n, r) => n + r.count, 0);
+      const lastRow = rows[rows.length - 1] as OutboxBatch;
+      const end = lastRow.firstSeq + lastRow.count - 1;
+      // A batch is as full as it gets when more is stored behind it; otherwise a short one waits for maxDelay.
+      if (count < batchMaxSamples && !flush && outbox.stats().lastSeq <= end) {
+        this.armTimer();
         return;
       }
-      this.cursor = records[records.length - 1]?.seq ?? this.cursor;
-      for (const [kind, group] of groupByKind(records)) this.publish(client, kind, group);
+      this.cursor = end;
+      for (const [kind, group] of groupByKind(rows)) this.publish(client, kind, group);
     }
   }
 
-  private publish(client: MqttClient, kind: RecordKind, records: OutboxRecord[]): void {
-    const seqs = records.map((r) => r.seq);
-    const first = seqs[0] ?? 0;
-    const payload = encodeTelemetryBatch(this.options.deviceId, this.options.outbox.epoch, records);
+  private publish(client: MqttClient, kind: RecordKind, rows: OutboxBatch[]): void {
+    const firstSeqs = rows.map((r) => r.firstSeq);
+    const first = firstSeqs[0] ?? 0;
+    const payload = encodeTelemetryBatch(this.options.deviceId, this.options.outbox.epoch, rows);
     const topic = kind === "telemetry" ? this.topics.telemetry : kind === "alarm" ? this.topics.alarms : this.topics.events;
-    this.inflight.set(first, { first, seqs });
+    this.inflight.set(first, { first, rows: firstSeqs });
     client.publish(topic, payload, { qos: 1 }, (err) => {
       this.inflight.delete(first);
       if (err) {
@@ -174,7 +184,7 @@ export class MqttUplink {
         return;
       }
       try {
-        this.options.outbox.ack(seqs);
+        this.options.outbox.ack(firstSeqs);
       } catch (ackErr) {
         // The rows stay and are sent again later: a duplicate, never a loss.
         this.options.logger.error({ err: errorMessage(ackErr) }, "could not delete acknowledged rows");
@@ -186,9 +196,9 @@ export class MqttUplink {
   }
 }
 
-function groupByKind(records: OutboxRecord[]): Map<RecordKind, OutboxRecord[]> {
-  const groups = new Map<RecordKind, OutboxRecord[]>();
-  for (const r of records) {
+function groupByKind(rows: OutboxBatch[]): Map<RecordKind, OutboxBatch[]> {
+  const groups = new Map<RecordKind, OutboxBatch[]>();
+  for (const r of rows) {
     const list = groups.get(r.kind);
     if (list) list.push(r);
     else groups.set(r.kind, [r]);

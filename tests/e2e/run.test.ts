@@ -66,8 +66,10 @@ devices:
     const wal = join(dir, "data", "edge.db-wal");
     expect(existsSync(wal) ? statSync(wal).size : 0).toBe(0);
     const db = new Database(join(dir, "data", "edge.db"), { readonly: true });
-    const last = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name='outbox'").get() as { seq: number }).seq;
-    const pending = (db.prepare("SELECT seq FROM outbox").all() as Array<{ seq: number }>).map((r) => r.seq);
+    const last = Number((db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string }).value) - 1;
+    const pending = (db.prepare("SELECT first_seq, count FROM outbox").all() as Array<{ first_seq: number; count: number }>).flatMap((r) =>
+      Array.from({ length: r.count }, (_, i) => r.first_seq + i),
+    );
     db.close();
     const have = new Set([...seqs, ...pending]);
     for (let s = 1; s <= last; s++) expect(have.has(s), `seq ${s}`).toBe(true);

@@ -102,7 +102,7 @@ describe("the agent runtime wired from a config", () => {
     await runtime.stop();
     runtime = undefined;
     const db = new Database(join(dir, "edge.db"), { readonly: true });
-    const maxSeq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number }).seq;
+    const maxSeq = Number((db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string }).value) - 1;
     db.close();
     expect(maxSeq).toBeGreaterThanOrEqual(6);
   });

@@ -126,6 +126,6 @@ describe("store and forward to a real broker", () => {
     outbox.close();
     outbox = new SqliteOutbox({ path: join(dir, "edge.db"), maxRows: 1_000_000, maxAgeMs: 0, synchronous: "normal" });
     expect(outbox.epoch).toBe(epoch);
-    expect(outbox.append("telemetry", [{ ts: 1, body: '{"point":"p0","ts":1,"value":1,"quality":"good"}' }])).toEqual({ first: 11, last: 11 });
+    expect(outbox.append("telemetry", [{ ts: 1, json: '{"point":"p0","ts":1,"value":1,"quality":"good"}' }])).toEqual({ first: 11, last: 11 });
   });
 });

@@ -40,15 +40,15 @@ Options:
     if (format !== undefined && format !== "json" && format !== "pretty") throw new UsageError(`--log-format must be json or pretty, got ${JSON.stringify(format)}`);
 
     // Loaded here, not at the top: `edge-agent --help` should not pay for zod, SQLite and MQTT.
-    const [{ loadConfig }, { createLogger }, { Runtime }, guards] = await Promise.all([
-      import("../../config/load.js"),
+    const [{ loadConfigIsolated }, { createLogger }, { Runtime }, guards] = await Promise.all([
+      import("../../config/load-isolated.js"),
       import("../../log.js"),
       import("../../runtime/runtime.js"),
       import("../../runtime/process-guards.js"),
     ]);
     let config;
     try {
-      config = loadConfig(file);
+      config = await loadConfigIsolated(file);
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`${err.message}\nThe agent did not start.\n`);

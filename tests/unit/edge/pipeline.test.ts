@@ -1,11 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { toEngineering, toRaw } from "../../../edge/pipeline/scaling.js";
 import { Pipeline, type PipelinePoint } from "../../../edge/pipeline/pipeline.js";
 import { SqliteOutbox } from "../../../edge/store/sqlite-outbox.js";
-import type { Outbox, OutboxRecord } from "../../../edge/store/outbox.js";
+import type { NewRecord, Outbox, RecordKind } from "../../../edge/store/outbox.js";
 import type { Logger } from "../../../edge/logger.js";
 import type { Sample } from "../../../edge/model.js";
 
@@ -117,6 +118,27 @@ function s(point: string, value: Sample["value"], quality: Sample["quality"] = "
   return { point, ts, value, quality };
 }
 
+/** An outbox that forwards to `inner`, records every append, and fails appends while `fail()` says so. */
+function spyOutbox(inner: Outbox, fail: () => boolean = () => false) {
+  const appends: Array<{ kind: RecordKind; records: NewRecord[] }> = [];
+  const outbox: Outbox = {
+    get epoch() {
+      return inner.epoch;
+    },
+    append: (kind, records) => {
+      appends.push({ kind, records: [...records] });
+      if (fail()) throw new Error("disk I/O error");
+      return inner.append(kind, records);
+    },
+    peek: (after, max) => inner.peek(after, max),
+    ack: (firstSeqs) => inner.ack(firstSeqs),
+    enforceBounds: (now) => inner.enforceBounds(now),
+    stats: () => inner.stats(),
+    close: () => inner.close(),
+  };
+  return { outbox, appends };
+}
+
 describe("Pipeline with a SQLite outbox", () => {
   let dir: string;
   let outbox: SqliteOutbox;
@@ -135,21 +157,43 @@ describe("Pipeline with a SQLite outbox", () => {
   });
 
   afterEach(() => {
+    vi.useRealTimers();
     outbox.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const stored = (): Sample[] => outbox.peek(0, 1000).map((r) => JSON.parse(r.body) as Sample);
+  /** Every stored record, oldest first, parsed from the row bodies (each carries its seq). */
+  const storedWithSeq = (): Array<Sample & { seq: number }> =>
+    outbox.peek(0, 1_000_000).flatMap((r) => JSON.parse(r.body) as Array<Sample & { seq: number }>);
 
-  it("stores scaled samples as telemetry with the sample's ts", () => {
+  /** The stored samples without their seq. */
+  const stored = (): Sample[] => storedWithSeq().map(({ seq: _seq, ...sample }) => sample);
+
+  /** Rows straight from the file. */
+  const fileRows = (): Array<{ first_seq: number; count: number; kind: string; ts: number }> => {
+    const db = new Database(join(dir, "outbox.db"), { readonly: true });
+    try {
+      return db.prepare("SELECT first_seq, count, kind, ts FROM outbox ORDER BY first_seq").all() as Array<{
+        first_seq: number;
+        count: number;
+        kind: string;
+        ts: number;
+      }>;
+    } finally {
+      db.close();
+    }
+  };
+
+  it("stores scaled samples as one telemetry row, each record with its seq", () => {
     const p = new Pipeline({ points, outbox, logger: recordingLogger(logs) });
     p.process([s("temp", 234, "good", T0 + 5), s("count", 7, "good", T0 + 6)]);
-    const records = outbox.peek(0, 10);
-    expect(records.map((r) => [r.kind, r.ts])).toEqual([
-      ["telemetry", T0 + 5],
-      ["telemetry", T0 + 6],
+    expect(outbox.peek(0, 10).map((r) => [r.firstSeq, r.count, r.kind])).toEqual([[1, 2, "telemetry"]]);
+    // the row's ts is its newest sample's ts
+    expect(fileRows()).toEqual([{ first_seq: 1, count: 2, kind: "telemetry", ts: T0 + 6 }]);
+    expect(storedWithSeq()).toEqual([
+      { seq: 1, ...s("temp", 23.4, "good", T0 + 5) },
+      { seq: 2, ...s("count", 7, "good", T0 + 6) },
     ]);
-    expect(stored()).toEqual([s("temp", 23.4, "good", T0 + 5), s("count", 7, "good", T0 + 6)]);
     expect(p.counters).toEqual({ received: 2, stored: 2, filtered: 0, unknown: 0, storeErrors: 0 });
     expect(p.latest().get("temp")?.value).toBe(23.4);
   });
@@ -229,27 +273,13 @@ describe("Pipeline with a SQLite outbox", () => {
     expect(p.latest().has("nope")).toBe(false);
   });
 
-  it("commits one driver batch with one append and calls onStored once after it", () => {
-    let appends = 0;
+  it("commits one driver batch with one append (one row) and calls onStored once after it", () => {
+    const spy = spyOutbox(outbox);
     let storedCalls = 0;
     let pendingAtCallback = -1;
-    const counting: Outbox = {
-      get epoch() {
-        return outbox.epoch;
-      },
-      append: (kind, items) => {
-        appends++;
-        return outbox.append(kind, items);
-      },
-      peek: (a, l) => outbox.peek(a, l),
-      ack: (seqs) => outbox.ack(seqs),
-      enforceBounds: (now) => outbox.enforceBounds(now),
-      stats: () => outbox.stats(),
-      close: () => outbox.close(),
-    };
     const p = new Pipeline({
       points,
-      outbox: counting,
+      outbox: spy.outbox,
       logger: recordingLogger(logs),
       onStored: () => {
         storedCalls++;
@@ -257,46 +287,53 @@ describe("Pipeline with a SQLite outbox", () => {
       },
     });
     p.process([s("count", 1), s("count", 2), s("temp", 10), s("temp", 500)]);
-    expect(appends).toBe(1);
+    expect(spy.appends).toHaveLength(1);
+    expect(spy.appends[0]?.kind).toBe("telemetry");
+    expect(spy.appends[0]?.records).toHaveLength(4);
     expect(storedCalls).toBe(1);
     expect(pendingAtCallback).toBe(4); // already committed when the callback runs
     expect(outbox.stats().lastSeq).toBe(4);
+    expect(fileRows().map((r) => [r.first_seq, r.count])).toEqual([[1, 4]]);
+  });
+
+  it("with commitDelayMs 0 (the default) commits inside process(), leaving no timer behind", () => {
+    vi.useFakeTimers();
+    const spy = spyOutbox(outbox);
+    const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs), commitDelayMs: 0 });
+    p.process([s("count", 1)]);
+    expect(spy.appends).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
+    p.process([s("count", 2)]);
+    expect(spy.appends).toHaveLength(2);
+    expect(outbox.stats().pending).toBe(2);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("does not touch the store nor call onStored when nothing is kept", () => {
+    const spy = spyOutbox(outbox);
     let storedCalls = 0;
-    const p = new Pipeline({ points, outbox, logger: recordingLogger(logs), onStored: () => storedCalls++ });
+    const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs), onStored: () => storedCalls++ });
     p.process([]);
     p.process([s("unknown", 1)]);
     p.process([s("temp", 100)]);
     p.process([s("temp", 101)]); // filtered
+    p.flush(); // nothing buffered
+    expect(spy.appends).toHaveLength(1);
     expect(storedCalls).toBe(1);
     expect(outbox.stats().lastSeq).toBe(1);
   });
 
   it("a store failure is counted, logged, does not throw, and does not move the deadband reference", () => {
     let fail = true;
-    const flaky: Outbox = {
-      get epoch() {
-        return outbox.epoch;
-      },
-      append: (kind, items) => {
-        if (fail) throw new Error("disk I/O error");
-        return outbox.append(kind, items);
-      },
-      peek: (a, l) => outbox.peek(a, l),
-      ack: (seqs) => outbox.ack(seqs),
-      enforceBounds: (now) => outbox.enforceBounds(now),
-      stats: () => outbox.stats(),
-      close: () => outbox.close(),
-    };
+    const spy = spyOutbox(outbox, () => fail);
     let storedCalls = 0;
-    const p = new Pipeline({ points, outbox: flaky, logger: recordingLogger(logs), onStored: () => storedCalls++ });
+    const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs), onStored: () => storedCalls++ });
     expect(() => p.process([s("temp", 200), s("count", 1)])).not.toThrow();
     expect(p.counters).toEqual({ received: 2, stored: 0, filtered: 0, unknown: 0, storeErrors: 2 });
     expect(storedCalls).toBe(0);
     expect(p.latest().size).toBe(0);
     expect(logs.some((l) => l.level === "error" && JSON.stringify(l.obj).includes("disk I/O error"))).toBe(true);
+    expect(logs.some((l) => l.level === "error" && (l.obj as { lost?: number }).lost === 2)).toBe(true);
 
     // the store recovers: the same value is not filtered (the failed one was never stored)
     fail = false;
@@ -307,10 +344,230 @@ describe("Pipeline with a SQLite outbox", () => {
     expect(storedCalls).toBe(1);
   });
 
-  it("stores the sample as JSON without a seq, and keeps reason on bad samples", () => {
+  it("after a store failure the deadband reference falls back to the last stored sample", () => {
+    let fail = false;
+    const spy = spyOutbox(outbox, () => fail);
+    const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs) });
+    p.process([s("temp", 200)]); // 20.0 stored
+    fail = true;
+    p.process([s("temp", 210)]); // 21.0 kept, but the write fails
+    expect(p.counters.storeErrors).toBe(1);
+    fail = false;
+    // 21.0 again: compared with the stored 20.0, not the lost 21.0 -> stored
+    p.process([s("temp", 210)]);
+    expect(stored().map((x) => x.value)).toEqual([20, 21]);
+    fail = true;
+    p.process([s("temp", 220)]); // 22.0 lost
+    fail = false;
+    // 21.3: within 0.5 of the stored 21.0 (the reference was not dropped, it fell back) -> filtered
+    p.process([s("temp", 213)]);
+    expect(p.counters.filtered).toBe(1);
+    expect(stored().map((x) => x.value)).toEqual([20, 21]);
+    expect(p.latest().get("temp")?.value).toBe(21);
+  });
+
+  it("stores the sample as JSON with its seq first, and keeps reason on bad samples", () => {
     const p = new Pipeline({ points, outbox, logger: recordingLogger(logs) });
-    p.process([{ point: "temp", ts: T0, value: null, quality: "bad", reason: "timeout" }]);
-    const rec: OutboxRecord = outbox.peek(0, 1)[0]!;
-    expect(JSON.parse(rec.body)).toEqual({ point: "temp", ts: T0, value: null, quality: "bad", reason: "timeout" });
+    const sample: Sample = { point: "temp", ts: T0, value: null, quality: "bad", reason: "timeout" };
+    p.process([sample]);
+    const row = outbox.peek(0, 1)[0]!;
+    expect(row.body).toBe(`[{"seq":1,${JSON.stringify(sample).slice(1)}]`);
+    expect(JSON.parse(row.body)).toEqual([{ seq: 1, point: "temp", ts: T0, value: null, quality: "bad", reason: "timeout" }]);
+  });
+
+  describe("commitDelayMs", () => {
+    it("coalesces every batch inside the window into one append, one row, one onStored", () => {
+      vi.useFakeTimers();
+      const spy = spyOutbox(outbox);
+      let storedCalls = 0;
+      const p = new Pipeline({
+        points,
+        outbox: spy.outbox,
+        logger: recordingLogger(logs),
+        commitDelayMs: 50,
+        onStored: () => storedCalls++,
+      });
+      p.process([s("count", 1, "good", T0), s("temp", 100, "good", T0)]);
+      vi.advanceTimersByTime(20);
+      p.process([s("count", 2, "good", T0 + 1)]);
+      vi.advanceTimersByTime(20);
+      p.process([s("count", 3, "good", T0 + 2), s("state", "RUN", "good", T0 + 2)]);
+      // nothing committed yet: not in the file, not counted as stored, not shown by latest()
+      expect(spy.appends).toHaveLength(0);
+      expect(outbox.stats().pending).toBe(0);
+      expect(fileRows()).toEqual([]);
+      expect(p.counters.stored).toBe(0);
+      expect(p.latest().size).toBe(0);
+      expect(storedCalls).toBe(0);
+      vi.advanceTimersByTime(9); // 49 ms after the first batch
+      expect(spy.appends).toHaveLength(0);
+      vi.advanceTimersByTime(1); // 50 ms: the window closes
+      expect(spy.appends).toHaveLength(1);
+      expect(spy.appends[0]?.records).toHaveLength(5);
+      expect(fileRows()).toEqual([{ first_seq: 1, count: 5, kind: "telemetry", ts: T0 + 2 }]);
+      expect(stored()).toEqual([
+        s("count", 1, "good", T0),
+        s("temp", 10, "good", T0),
+        s("count", 2, "good", T0 + 1),
+        s("count", 3, "good", T0 + 2),
+        s("state", "RUN", "good", T0 + 2),
+      ]);
+      expect(p.counters).toEqual({ received: 5, stored: 5, filtered: 0, unknown: 0, storeErrors: 0 });
+      expect(storedCalls).toBe(1);
+      expect(p.latest().get("count")?.value).toBe(3);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it("the window starts at the first kept sample and is not extended by later ones", () => {
+      vi.useFakeTimers();
+      const spy = spyOutbox(outbox);
+      const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs), commitDelayMs: 50 });
+      p.process([s("count", 1)]); // t = 0: opens a window until 50
+      vi.advanceTimersByTime(30);
+      p.process([s("count", 2)]); // t = 30
+      vi.advanceTimersByTime(20); // t = 50: commits 1 and 2 even though 2 arrived 20 ms ago
+      expect(spy.appends.map((a) => a.records.length)).toEqual([2]);
+      vi.advanceTimersByTime(10);
+      p.process([s("count", 3)]); // t = 60: a new window until 110
+      vi.advanceTimersByTime(49);
+      expect(spy.appends).toHaveLength(1);
+      vi.advanceTimersByTime(1);
+      expect(spy.appends.map((a) => a.records.length)).toEqual([2, 1]);
+      expect(fileRows().map((r) => [r.first_seq, r.count])).toEqual([
+        [1, 2],
+        [3, 1],
+      ]);
+    });
+
+    it("a batch with nothing kept does not open a window", () => {
+      vi.useFakeTimers();
+      const p = new Pipeline({ points, outbox, logger: recordingLogger(logs), commitDelayMs: 50 });
+      p.process([s("unknown", 1)]);
+      p.process([]);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it("flush() commits what is buffered immediately and cancels the window's timer", () => {
+      vi.useFakeTimers();
+      const spy = spyOutbox(outbox);
+      let storedCalls = 0;
+      const p = new Pipeline({
+        points,
+        outbox: spy.outbox,
+        logger: recordingLogger(logs),
+        commitDelayMs: 1000,
+        onStored: () => storedCalls++,
+      });
+      p.process([s("count", 1)]);
+      p.process([s("count", 2), s("temp", 300)]);
+      expect(vi.getTimerCount()).toBe(1);
+      expect(outbox.stats().pending).toBe(0);
+      p.flush();
+      expect(spy.appends).toHaveLength(1);
+      expect(outbox.stats().pending).toBe(3);
+      expect(fileRows().map((r) => [r.first_seq, r.count])).toEqual([[1, 3]]);
+      expect(p.latest().get("temp")?.value).toBe(30);
+      expect(storedCalls).toBe(1);
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(5000);
+      expect(spy.appends).toHaveLength(1); // nothing committed twice
+      p.flush(); // nothing buffered now
+      expect(spy.appends).toHaveLength(1);
+      expect(storedCalls).toBe(1);
+      // the next sample opens a new window
+      p.process([s("count", 3)]);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(1000);
+      expect(spy.appends).toHaveLength(2);
+      expect(outbox.stats().pending).toBe(4);
+    });
+
+    it("with a real timer, the window commits on its own within a bounded wait", async () => {
+      const spy = spyOutbox(outbox);
+      let storedCalls = 0;
+      const p = new Pipeline({
+        points,
+        outbox: spy.outbox,
+        logger: recordingLogger(logs),
+        commitDelayMs: 20,
+        onStored: () => storedCalls++,
+      });
+      for (let i = 0; i < 5; i++) p.process([s("count", i)]);
+      expect(spy.appends).toHaveLength(0);
+      const deadline = Date.now() + 2000;
+      while (storedCalls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(storedCalls).toBe(1);
+      expect(spy.appends).toHaveLength(1);
+      expect(fileRows().map((r) => [r.first_seq, r.count])).toEqual([[1, 5]]);
+    });
+
+    it("the deadband reference is the last kept sample, even while it is only buffered", () => {
+      vi.useFakeTimers();
+      const p = new Pipeline({ points, outbox, logger: recordingLogger(logs), commitDelayMs: 50 });
+      p.process([s("temp", 200, "good", T0)]); // 20.0 kept (buffered)
+      p.process([s("temp", 203, "good", T0 + 1)]); // 20.3: within 0.5 of the buffered 20.0 -> filtered
+      p.process([s("temp", 206, "good", T0 + 2)]); // 20.6 kept
+      p.process([s("temp", 209, "good", T0 + 3)]); // 20.9: within 0.5 of the buffered 20.6 -> filtered
+      expect(p.counters.filtered).toBe(2);
+      expect(p.latest().size).toBe(0); // latest() shows only what is committed
+      p.flush();
+      expect(stored().map((x) => x.value)).toEqual([20, 20.6]);
+      expect(p.latest().get("temp")?.value).toBe(20.6);
+      // after the commit the reference is still the last kept 20.6
+      p.process([s("temp", 210, "good", T0 + 4)]); // 21.0: within 0.5 -> filtered
+      expect(p.counters.filtered).toBe(3);
+    });
+
+    it("a failed commit loses the whole window, counts it, and the reference falls back to the last stored", () => {
+      vi.useFakeTimers();
+      let fail = false;
+      const spy = spyOutbox(outbox, () => fail);
+      let storedCalls = 0;
+      const p = new Pipeline({
+        points,
+        outbox: spy.outbox,
+        logger: recordingLogger(logs),
+        commitDelayMs: 50,
+        onStored: () => storedCalls++,
+      });
+      p.process([s("temp", 200)]);
+      p.flush(); // 20.0 stored
+      fail = true;
+      p.process([s("temp", 210)]); // 21.0 buffered
+      p.process([s("count", 1), s("count", 2)]);
+      expect(p.counters.filtered).toBe(0);
+      vi.advanceTimersByTime(50); // the commit fails
+      expect(spy.appends).toHaveLength(2);
+      expect(p.counters.storeErrors).toBe(3);
+      expect(p.counters.stored).toBe(1);
+      expect(storedCalls).toBe(1);
+      expect(logs.some((l) => l.level === "error" && (l.obj as { lost?: number }).lost === 3)).toBe(true);
+      expect(p.latest().get("temp")?.value).toBe(20);
+      expect(p.latest().has("count")).toBe(false);
+      fail = false;
+      p.process([s("temp", 210)]); // compared with the stored 20.0, not the lost 21.0 -> kept
+      p.process([s("temp", 202)]); // 20.2: 0.8 from the buffered 21.0 -> kept
+      p.flush();
+      expect(stored().map((x) => x.value)).toEqual([20, 21, 20.2]);
+      expect(p.counters.storeErrors).toBe(3);
+      expect(storedCalls).toBe(2);
+    });
+
+    it("a large window is stored in rows of the outbox's rowMax with contiguous seqs", () => {
+      vi.useFakeTimers();
+      const spy = spyOutbox(outbox);
+      const p = new Pipeline({ points, outbox: spy.outbox, logger: recordingLogger(logs), commitDelayMs: 100 });
+      for (let i = 0; i < 12; i++) p.process(Array.from({ length: 100 }, (_, j) => s("count", i * 100 + j, "good", T0 + i)));
+      vi.advanceTimersByTime(100);
+      expect(spy.appends).toHaveLength(1);
+      expect(fileRows().map((r) => [r.first_seq, r.count])).toEqual([
+        [1, 500],
+        [501, 500],
+        [1001, 200],
+      ]);
+      const all = storedWithSeq();
+      expect(all.map((x) => x.seq)).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1));
+      expect(all.map((x) => x.value)).toEqual(Array.from({ length: 1200 }, (_, i) => i));
+    });
   });
 });
