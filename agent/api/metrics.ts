@@ -27,7 +27,22 @@ export function renderMetrics(s: AgentStatus): string {
   ]);
   family("edge_driver_connected", "gauge", "1 when the driver is connected to its device.", s.drivers.map((d) => [{ device: d.id, protocol: d.protocol }, d.connected ? 1 : 0]));
   family("edge_driver_requests_total", "counter", "Protocol requests sent.", s.drivers.map((d) => [{ device: d.id }, d.counters.requests]));
-  family("edge_driver_errors_total", "counter", "Failed requests or connection attempts.", s.drivers.map((d) => [{ device: d.id }, d.counters.errors]));
+  family(
+    "edge_driver_errors_total",
+    "counter",
+    "Failed requests or connection attempts, by kind (timeout, exception, crc, connection, other).",
+    s.drivers.flatMap((d) => Object.entries(d.errorsByKind ?? { all: d.counters.errors }).map(([kind, n]): [Record<string, string>, number] => [{ device: d.id, kind }, n])),
+  );
+  family(
+    "edge_driver_latency_ms",
+    "gauge",
+    "Request round trip over the last requests, by quantile.",
+    s.drivers.flatMap((d) =>
+      d.latencyMs
+        ? ([["0.5", d.latencyMs.p50], ["0.95", d.latencyMs.p95], ["0.99", d.latencyMs.p99]] as const).map(([q, v]): [Record<string, string>, number] => [{ device: d.id, quantile: q }, v])
+        : [],
+    ),
+  );
   family("edge_driver_overruns_total", "counter", "Poll cycles skipped because the previous one was still running.", s.drivers.map((d) => [{ device: d.id }, d.counters.overruns]));
   return out.join("\n") + "\n";
 }

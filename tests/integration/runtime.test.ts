@@ -83,6 +83,8 @@ describe("the agent runtime wired from a config", () => {
     expect(metrics.get("edge_uplink_connected")).toBe(1);
     expect(metrics.get('edge_driver_connected{device="plc",protocol="modbus-tcp"}')).toBe(1);
     expect(metrics.get("edge_outbox_sent_total")).toBeGreaterThanOrEqual(6);
+    expect(metrics.get('edge_driver_errors_total{device="plc",kind="timeout"}')).toBe(0);
+    expect(metrics.get('edge_driver_latency_ms{device="plc",quantile="0.99"}')).toBeGreaterThan(0);
 
     const missing = await fetch(`${api}/nope`);
     expect(missing.status).toBe(404);
