@@ -4,7 +4,8 @@ import type { Clock } from "../../edge/model.js";
 import type { Driver } from "../../edge/drivers/driver.js";
 import { createDriver } from "../../edge/drivers/registry.js";
 import { SharedResources } from "../../edge/drivers/shared.js";
-import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
+import type { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
+import { openOutbox } from "../../edge/store/open-store.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { expandRoot } from "../../edge/uplink/topics.js";
@@ -107,12 +108,10 @@ export class Runtime {
       name: "store",
       start: () => {
         const path = resolve(config.store.path ?? join(config.dataDir, "edge.db"));
-        const outbox = new SqliteOutbox({
-          path,
-          maxRows: config.store.maxRows,
-          maxAgeMs: config.store.maxAgeS * 1000,
-          synchronous: config.store.synchronous,
-        });
+        const outbox = openOutbox(
+          { path, maxRows: config.store.maxRows, maxAgeMs: config.store.maxAgeS * 1000, synchronous: config.store.synchronous },
+          log,
+        );
         this.outbox = outbox;
         const stats = outbox.stats();
         log.info({ path, pending: stats.pending, epoch: stats.epoch, lastSeq: stats.lastSeq }, "store open");
