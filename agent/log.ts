@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { pino, type Level } from "pino";
-import pretty from "pino-pretty";
+import type pinoPretty from "pino-pretty";
 import type { Logger } from "../edge/logger.js";
 
 export type LogLevel = Level;
@@ -21,5 +22,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const usePretty = options.pretty ?? (process.stdout.isTTY === true && process.env.EDGE_LOG_FORMAT !== "json");
   const base = { level: options.level, name: options.name, base: { pid: process.pid } };
   if (!usePretty) return pino(base);
+  // Loaded only for a terminal: a gateway logging JSON to journald never pays for it.
+  const pretty = createRequire(import.meta.url)("pino-pretty") as typeof pinoPretty;
   return pino(base, pretty({ colorize: true, sync: true, ignore: "pid,hostname", translateTime: "HH:MM:ss.l" }));
 }
