@@ -10,7 +10,7 @@ import { SharedResources } from "../../edge/drivers/shared.js";
 
 const ctx = () => ({ logger: testLogger(), clock: Date.now, shared: new SharedResources() });
 
-/** The driver (modbus-serial) against the simulator (its own codec): two independent implementations. */
+/** The driver against the simulator (its own codec): two independent implementations. */
 function device(port: number, extra: Record<string, unknown> = {}) {
   return modbusTcpDeviceSchema.parse({
     id: "plc",

@@ -22,10 +22,25 @@ function reorder(bytes: Buffer, byteOrder: ByteOrder): Buffer {
   return out;
 }
 
-function wordsToBytes(words: readonly number[]): Buffer {
-  const buf = Buffer.alloc(words.length * 2);
-  words.forEach((w, i) => buf.writeUInt16BE(w & 0xffff, i * 2));
-  return buf;
+/** One scratch area for multi-register values: decoding allocates nothing per point. */
+const scratch = new DataView(new ArrayBuffer(8));
+
+/**
+ * Copies `width` registers from `words[offset]` into the scratch area in big-endian order (ABCD),
+ * undoing the byte order: CDAB/DCBA store the low word first, BADC/DCBA swap the bytes of each word.
+ */
+function loadScratch(words: ArrayLike<unknown>, offset: number, width: number, byteOrder: ByteOrder): void {
+  const swapWords = byteOrder === "CDAB" || byteOrder === "DCBA";
+  const swapBytes = byteOrder === "BADC" || byteOrder === "DCBA";
+  for (let w = 0; w < width; w++) {
+    const word = wordAt(words, offset + (swapWords ? width - 1 - w : w));
+    scratch.setUint16(w * 2, swapBytes ? ((word & 0xff) << 8) | (word >> 8) : word);
+  }
+}
+
+/** A register as 0..65535 (a missing one reads 0). */
+function wordAt(words: ArrayLike<unknown>, i: number): number {
+  return (words[i] as number) & 0xffff;
 }
 
 /** 64-bit integers beyond 2^53 become decimal strings so they are never rounded. */
@@ -33,27 +48,49 @@ function bigToValue(v: bigint): number | string {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
 }
 
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Decodes one value whose registers start at `words[offset]`, without copying them out first: 16-bit
+ * types straight from the word, wider ones through one reused scratch area. `words` may hold other
+ * values around this one (a whole read block).
+ */
+export function decodeRegistersAt(words: ArrayLike<unknown>, offset: number, type: NumericRegisterType, byteOrder: ByteOrder): number | string {
+  if (type === "uint16" || type === "int16") {
+    let w = wordAt(words, offset);
+    if (byteOrder === "BADC" || byteOrder === "DCBA") w = ((w & 0xff) << 8) | (w >> 8);
+    return type === "uint16" ? w : (w << 16) >> 16;
+  }
+  loadScratch(words, offset, registerTypeWidths[type], byteOrder);
+  switch (type) {
+    case "int32":
+      return scratch.getInt32(0);
+    case "uint32":
+      return scratch.getUint32(0);
+    case "float32":
+      return scratch.getFloat32(0);
+    case "float64":
+      return scratch.getFloat64(0);
+    case "int64": {
+      // Exact as a number while the high half is small (|value| < 2^53); BigInt beyond.
+      const hi = scratch.getInt32(0);
+      if (hi >= -0x20_0000 && hi < 0x20_0000) {
+        const v = hi * TWO_32 + scratch.getUint32(4);
+        if (Number.isSafeInteger(v)) return v;
+      }
+      return bigToValue(scratch.getBigInt64(0));
+    }
+    case "uint64": {
+      const hi = scratch.getUint32(0);
+      if (hi < 0x20_0000) return hi * TWO_32 + scratch.getUint32(4);
+      return bigToValue(scratch.getBigUint64(0));
+    }
+  }
+}
+
 /** Decodes the registers of one value. `words.length` must equal the type's width. */
 export function decodeRegisters(words: readonly number[], type: NumericRegisterType, byteOrder: ByteOrder): number | string {
-  const be = reorder(wordsToBytes(words), byteOrder);
-  switch (type) {
-    case "int16":
-      return be.readInt16BE(0);
-    case "uint16":
-      return be.readUInt16BE(0);
-    case "int32":
-      return be.readInt32BE(0);
-    case "uint32":
-      return be.readUInt32BE(0);
-    case "float32":
-      return be.readFloatBE(0);
-    case "int64":
-      return bigToValue(be.readBigInt64BE(0));
-    case "uint64":
-      return bigToValue(be.readBigUInt64BE(0));
-    case "float64":
-      return be.readDoubleBE(0);
-  }
+  return decodeRegistersAt(words, 0, type, byteOrder);
 }
 
 const integerRanges: Record<Exclude<NumericRegisterType, "float32" | "float64">, [bigint, bigint]> = {
@@ -108,14 +145,23 @@ const swapsChars = (byteOrder: ByteOrder) => byteOrder === "BADC" || byteOrder =
 
 /** A string of registers: 2 ASCII characters each, high byte first; trailing NULs and spaces dropped. */
 export function decodeString(words: readonly number[], byteOrder: ByteOrder): string {
-  const bytes: number[] = [];
-  for (const w of words) {
-    const hi = (w >> 8) & 0xff;
-    const lo = w & 0xff;
-    if (swapsChars(byteOrder)) bytes.push(lo, hi);
-    else bytes.push(hi, lo);
+  return decodeStringAt(words, 0, words.length, byteOrder);
+}
+
+/** decodeString over `length` registers starting at `words[offset]` (inside a whole read block). */
+export function decodeStringAt(words: ArrayLike<unknown>, offset: number, length: number, byteOrder: ByteOrder): string {
+  const swap = swapsChars(byteOrder);
+  const codes = new Array<number>(length * 2);
+  for (let i = 0; i < length; i++) {
+    const w = wordAt(words, offset + i);
+    codes[2 * i] = swap ? w & 0xff : w >> 8;
+    codes[2 * i + 1] = swap ? w >> 8 : w & 0xff;
   }
-  return Buffer.from(bytes).toString("latin1").replace(/[\0 ]+$/, "");
+  // Each byte is one latin1 character, as Buffer#toString("latin1") would give.
+  let end = codes.length;
+  while (end > 0 && (codes[end - 1] === 0 || codes[end - 1] === 0x20)) end--;
+  codes.length = end;
+  return String.fromCharCode(...codes);
 }
 
 /** Encodes text into `length` registers, NUL-padded. Throws a RangeError when it does not fit or is not ASCII. */

@@ -100,6 +100,11 @@ export const modbusTcpDeviceSchema = z
     protocol: z.literal("modbus-tcp").describe("Modbus TCP client."),
     host: z.string().min(1).describe("Host name or IP address of the Modbus TCP server (PLC, gateway)."),
     port: intRange(1, 65535).default(502).describe("TCP port of the Modbus server."),
+    maxInFlight: intRange(1, 64)
+      .default(1)
+      .describe(
+        "Requests sent on the connection before their answers arrive, matched by transaction id. 1 (one at a time) suits most PLCs; raise it only for servers known to queue requests (gateways, soft PLCs): the device's reads of one poll then go out together.",
+      ),
     ...commonDeviceFields,
   })
   .describe("A Modbus TCP device.");

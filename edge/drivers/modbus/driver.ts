@@ -6,15 +6,19 @@ import { LatencyWindow } from "../latency.js";
 import type { ModbusDeviceConfig, ModbusPointConfig } from "./config.js";
 import { planPolls, type PollGroup, type ReadBlock } from "./plan.js";
 import { classifyModbusError, type ModbusErrorKind } from "./errors.js";
-import { createLink, linkKey, type ModbusLink } from "./link.js";
+import { createLink, linkKey, type ModbusClient, type ModbusLink } from "./link.js";
 import { decodeBlock } from "./decode-block.js";
 import { writePoint } from "./write.js";
+
+type ReadResult = { ok: true; data: ReadonlyArray<number | boolean> } | { ok: false; kind: ModbusErrorKind; message: string };
+type BlockReader = (client: ModbusClient) => Promise<{ data: ReadonlyArray<number | boolean> }>;
 
 /**
  * A Modbus device over TCP, RTU or RTU-over-TCP. Each poll group (points sharing an interval) runs on
  * its own timer, so a slow or dead device never delays another; reads are planned once into the
  * fewest requests; every failure becomes `bad` samples and a status entry, never an exception out of
- * the loop. Devices on one serial line share one link and take turns on it.
+ * the loop. Devices on one serial line share one link and take turns on it; a Modbus TCP device has
+ * its own connection, which with `maxInFlight` > 1 carries a poll's reads at once.
  */
 export class ModbusDriver implements Driver {
   readonly id: string;
@@ -23,7 +27,9 @@ export class ModbusDriver implements Driver {
   private readonly backoff = new Backoff();
   private readonly latency = new LatencyWindow();
   private readonly counters: DriverCounters = { polls: 0, requests: 0, errors: 0, samples: 0, overruns: 0 };
-  private readonly errorsByKind: Record<ModbusErrorKind, number> = { timeout: 0, exception: 0, crc: 0, connection: 0, other: 0 };
+  private readonly errorsByKind: Record<ModbusErrorKind, number> = { timeout: 0, exception: 0, crc: 0, corrupt: 0, connection: 0, other: 0 };
+  /** The request function of each read block, made once: a poll only replays them. */
+  private readonly readers = new Map<ReadBlock, BlockReader>();
   private state: ConnectionState = "disconnected";
   private lastError: string | null = null;
   private lastErrorAt: number | null = null;
@@ -46,6 +52,7 @@ export class ModbusDriver implements Driver {
     this.id = config.id;
     this.groups = planPolls(config.points, config);
     this.pointsById = new Map(config.points.map((p) => [p.id, p]));
+    for (const group of this.groups) for (const block of group.blocks) this.readers.set(block, readerFor(block));
   }
 
   async start(sink: SampleSink): Promise<void> {
@@ -133,7 +140,9 @@ export class ModbusDriver implements Driver {
     const started = this.ctx.clock();
     this.counters.polls++;
     try {
-      if (await this.ensureConnected()) await this.pollGroup(group);
+      const link = this.link;
+      if (link && this.state === "connected" && link.isOpen) await this.pollGroup(group);
+      else if (await this.ensureConnected()) await this.pollGroup(group);
     } catch (err) {
       // pollGroup handles its own errors; anything reaching here is a bug, which must not kill the loop.
       this.countError("other", errorMessage(err));
@@ -183,48 +192,50 @@ export class ModbusDriver implements Driver {
 
   private async pollGroup(group: PollGroup): Promise<void> {
     const samples: Sample[] = [];
-    for (const block of group.blocks) {
+    const blocks = group.blocks;
+    if (blocks.length > 1 && (this.link?.maxInFlight ?? 1) > 1) {
+      // The connection takes several requests at once: send the group's reads together.
       const ts = this.ctx.clock();
-      const result = await this.readBlock(block);
-      if (result.ok) {
-        for (const s of decodeBlock(block, result.data, ts)) {
-          samples.push(s);
-          if (s.quality === "good") this.badPoints.delete(s.point);
-        }
-        this.lastSuccessAt = ts;
-        continue;
+      const results = await Promise.all(blocks.map((b) => this.readBlock(b)));
+      for (let i = 0; i < blocks.length; i++) if (!this.take(blocks[i]!, results[i]!, ts, samples)) return;
+    } else {
+      for (const block of blocks) {
+        const ts = this.ctx.clock();
+        if (!this.take(block, await this.readBlock(block), ts, samples)) return;
       }
-      if (result.kind === "connection" || !this.link?.isOpen) {
-        // The link died under us: report the whole device as disconnected, not block by block.
-        this.deliver(samples);
-        this.markDisconnected(result.message);
-        return;
-      }
-      samples.push(...this.badSamples(block.points.map((p) => p.point), ts, `${result.kind}: ${result.message}`));
     }
     this.deliver(samples);
   }
 
+  /** Adds one block's samples (good or bad) to `samples`; false when the link died and the device went bad. */
+  private take(block: ReadBlock, result: ReadResult, ts: number, samples: Sample[]): boolean {
+    if (result.ok) {
+      const from = samples.length;
+      decodeBlock(block, result.data, ts, samples);
+      if (this.badPoints.size > 0) for (let i = from; i < samples.length; i++) this.badPoints.delete(samples[i]!.point);
+      this.lastSuccessAt = ts;
+      return true;
+    }
+    if (result.kind === "connection" || !this.link?.isOpen) {
+      // The link died under us: report the whole device as disconnected, not block by block.
+      this.deliver(samples);
+      this.markDisconnected(result.message);
+      return false;
+    }
+    samples.push(...this.badSamples(block.points.map((p) => p.point), ts, `${result.kind}: ${result.message}`));
+    return true;
+  }
+
   /** One read with retries for lost or garbled frames; exceptions and broken links are not retried. */
-  private async readBlock(block: ReadBlock): Promise<{ ok: true; data: ReadonlyArray<number | boolean> } | { ok: false; kind: ModbusErrorKind; message: string }> {
+  private async readBlock(block: ReadBlock): Promise<ReadResult> {
     const link = this.link;
-    if (!link) return { ok: false, kind: "connection", message: "no link" };
+    const reader = this.readers.get(block);
+    if (!link || !reader) return { ok: false, kind: "connection", message: "no link" };
     for (let attempt = 0; ; attempt++) {
       this.counters.requests++;
       const started = performance.now();
       try {
-        const data = await link.run<ReadonlyArray<number | boolean>>(this.config.unitId, this.config.timeoutMs, (c) => {
-          switch (block.table) {
-            case "holding":
-              return c.readHoldingRegisters(block.start, block.count).then((r) => r.data);
-            case "input":
-              return c.readInputRegisters(block.start, block.count).then((r) => r.data);
-            case "coil":
-              return c.readCoils(block.start, block.count).then((r) => r.data);
-            case "discrete":
-              return c.readDiscreteInputs(block.start, block.count).then((r) => r.data);
-          }
-        });
+        const { data } = await link.run(this.config.unitId, this.config.timeoutMs, reader);
         this.latency.record(performance.now() - started);
         return { ok: true, data };
       } catch (err) {
@@ -265,5 +276,20 @@ export class ModbusDriver implements Driver {
     this.errorsByKind[kind]++;
     this.lastError = `${kind}: ${message}`;
     this.lastErrorAt = this.ctx.clock();
+  }
+}
+
+/** The request that reads one block, by table. */
+function readerFor(block: ReadBlock): BlockReader {
+  const { start, count } = block;
+  switch (block.table) {
+    case "holding":
+      return (c) => c.readHoldingRegisters(start, count);
+    case "input":
+      return (c) => c.readInputRegisters(start, count);
+    case "coil":
+      return (c) => c.readCoils(start, count);
+    case "discrete":
+      return (c) => c.readDiscreteInputs(start, count);
   }
 }

@@ -1,0 +1,554 @@
+import { connect as netConnect, type Socket } from "node:net";
+import { ModbusRequestError, exceptionMessage } from "./errors.js";
+
+/**
+ * A small Modbus TCP client over `node:net`, written for polling many devices from one event loop:
+ * MBAP framing (transaction id, protocol 0, length, unit id), one write per request, responses
+ * reassembled from the stream into a reused buffer (split or merged frames alike), and up to
+ * `maxInFlight` requests outstanding on the connection, matched by transaction id. Requests beyond
+ * that wait in order and are sent as answers come back.
+ *
+ * Failures reject the request they belong to with a ModbusRequestError whose `kind` says what went
+ * wrong: `exception` (the device answered function | 0x80; `modbusCode` holds the code), `timeout`,
+ * `corrupt` (an answer that does not fit its request) or `connection`. A frame header the stream
+ * cannot be re-synchronised after (protocol id not 0, impossible length) resets the connection.
+ *
+ * An answer whose transaction id matches no outstanding request (typically a late answer to a request
+ * that already timed out) is dropped and counted in `staleResponses`. The unit id of an answer is not
+ * checked: gateways and single-unit devices commonly answer with 0 or 255.
+ */
+
+export interface ReadRegistersResult {
+  data: number[];
+}
+
+export interface ReadBitsResult {
+  data: boolean[];
+}
+
+export interface WriteResult {
+  address: number;
+  /** Registers or coils written (1 for functions 5, 6 and 22). */
+  quantity: number;
+}
+
+export interface ModbusTcpClientOptions {
+  host: string;
+  port: number;
+  /** Unit id of requests until setID changes it. Default 1. */
+  unitId?: number;
+  /** How long each request waits for its answer, from the moment it is sent; setTimeout changes it. Default 1000. */
+  timeoutMs?: number;
+  /** How long connect waits for the TCP handshake. Default: timeoutMs, at least 1000. */
+  connectTimeoutMs?: number;
+  /** Requests outstanding on the connection at once. Default 1 (many PLCs answer one request at a time). */
+  maxInFlight?: number;
+}
+
+type Settle = (value: unknown) => void;
+
+/** One request, from the call until its answer, failure or timeout. */
+class Pending {
+  tid = 0;
+  deadline = 0;
+  constructor(
+    readonly fc: number,
+    /** Registers or bits asked for (reads), or the address (writes, for the result). */
+    readonly quantity: number,
+    readonly address: number,
+    readonly frame: Buffer,
+    readonly timeoutMs: number,
+    readonly resolve: Settle,
+    readonly reject: (err: Error) => void,
+  ) {}
+}
+
+const MBAP_HEADER = 7;
+/** Largest MBAP length field: unit id + a PDU of at most 253 bytes. */
+const MAX_MBAP_LENGTH = 254;
+/**
+ * Every socket reads into this one buffer (Node's `onread`): a read callback runs to completion before
+ * the next read of any socket, and each client copies what it needs out of it at once.
+ */
+const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+const FUNCTION_NAMES: Record<number, string> = {
+  1: "read coils",
+  2: "read discrete inputs",
+  3: "read holding registers",
+  4: "read input registers",
+  5: "write single coil",
+  6: "write single register",
+  15: "write multiple coils",
+  16: "write multiple registers",
+  22: "mask write register",
+};
+
+export class ModbusTcpClient {
+  readonly host: string;
+  readonly port: number;
+  readonly maxInFlight: number;
+  /** Answers that matched no outstanding request (late answers after a timeout), since construction. */
+  staleResponses = 0;
+  private unitId: number;
+  private timeoutMs: number;
+  private readonly connectTimeoutMs: number | undefined;
+  private socket: Socket | null = null;
+  private connecting: { socket: Socket; promise: Promise<void>; abort: (err: Error) => void } | null = null;
+  private readonly inFlight = new Map<number, Pending>();
+  private readonly waiting: Pending[] = [];
+  private waitingHead = 0;
+  private nextTid = 1;
+  /** Bytes received but not yet consumed as whole frames. */
+  private rx: Buffer = Buffer.allocUnsafe(1024);
+  private rxLen = 0;
+  /** When the incomplete frame now in `rx` began to arrive (performance.now()), 0 when there is none. */
+  private partialSince = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  /** Writes are held until the end of the tick (maxInFlight > 1 only). */
+  private corked = false;
+
+  constructor(options: ModbusTcpClientOptions) {
+    this.host = options.host;
+    this.port = options.port;
+    this.unitId = options.unitId ?? 1;
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.connectTimeoutMs = options.connectTimeoutMs;
+    const max = options.maxInFlight ?? 1;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${max}`);
+    this.maxInFlight = max;
+  }
+
+  get isOpen(): boolean {
+    return this.socket !== null;
+  }
+
+  /** Unit id of the requests made from now on. */
+  setID(unitId: number): void {
+    this.unitId = unitId;
+  }
+
+  /** Answer timeout of the requests made from now on. */
+  setTimeout(ms: number): void {
+    this.timeoutMs = ms;
+  }
+
+  /** Opens the connection (once, however many callers ask at the same time). */
+  connect(): Promise<void> {
+    if (this.socket) return Promise.resolve();
+    if (this.connecting) return this.connecting.promise;
+    const where = `${this.host}:${this.port}`;
+    let socket!: Socket;
+    let settle!: { resolve: () => void; reject: (e: Error) => void };
+    const promise = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    const fail = (err: Error) => {
+      if (this.connecting?.socket !== socket) return;
+      this.connecting = null;
+      clearTimeout(timer);
+      socket.destroy();
+      settle.reject(err);
+    };
+    socket = netConnect({
+      host: this.host,
+      port: this.port,
+      onread: { buffer: SHARED_READ_BUFFER, callback: (n: number) => this.onRead(socket, n) },
+    });
+    const connectMs = this.connectTimeoutMs ?? Math.max(1000, this.timeoutMs);
+    const timer = setTimeout(
+      () => fail(new ModbusRequestError("connection", `connecting to ${where}: no answer within ${connectMs} ms`, { code: "ETIMEDOUT_CONNECT" })),
+      connectMs,
+    );
+    this.connecting = { socket, promise, abort: fail };
+    socket.once("connect", () => {
+      if (this.connecting?.socket !== socket) return;
+      this.connecting = null;
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      this.socket = socket;
+      this.rxLen = 0;
+      this.partialSince = 0;
+      settle.resolve();
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      const code = err.code;
+      if (this.connecting?.socket === socket) {
+        fail(new ModbusRequestError("connection", `connecting to ${where}: ${err.message}`, { code, cause: err }));
+      } else {
+        this.lost(socket, new ModbusRequestError("connection", `connection to ${where} lost: ${err.message}`, { code, cause: err }));
+      }
+    });
+    socket.on("end", () => this.lost(socket, new ModbusRequestError("connection", `connection to ${where} closed by the device`)));
+    socket.on("close", () => {
+      if (this.connecting?.socket === socket) fail(new ModbusRequestError("connection", `connecting to ${where}: connection closed`));
+      this.lost(socket, new ModbusRequestError("connection", `connection to ${where} closed`));
+    });
+    return promise;
+  }
+
+  /** Closes the connection; outstanding requests fail with a connection error. */
+  close(): Promise<void> {
+    this.connecting?.abort(new ModbusRequestError("connection", `connecting to ${this.host}:${this.port}: closed before the connection was made`));
+    const socket = this.socket;
+    if (!socket) return Promise.resolve();
+    this.lost(socket, new ModbusRequestError("connection", `connection to ${this.host}:${this.port} closed`));
+    return new Promise((resolve) => {
+      if (socket.closed) return resolve();
+      socket.once("close", () => resolve());
+    });
+  }
+
+  readCoils(address: number, quantity: number): Promise<ReadBitsResult> {
+    return this.read(1, address, quantity, 2000) as Promise<ReadBitsResult>;
+  }
+
+  readDiscreteInputs(address: number, quantity: number): Promise<ReadBitsResult> {
+    return this.read(2, address, quantity, 2000) as Promise<ReadBitsResult>;
+  }
+
+  readHoldingRegisters(address: number, quantity: number): Promise<ReadRegistersResult> {
+    return this.read(3, address, quantity, 125) as Promise<ReadRegistersResult>;
+  }
+
+  readInputRegisters(address: number, quantity: number): Promise<ReadRegistersResult> {
+    return this.read(4, address, quantity, 125) as Promise<ReadRegistersResult>;
+  }
+
+  writeCoil(address: number, state: boolean): Promise<WriteResult> {
+    const bad = checkAddress(address, 1);
+    if (bad) return bad;
+    const frame = newFrame(5, 5);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(state ? 0xff00 : 0x0000, 10);
+    return this.request(5, 1, address, frame) as Promise<WriteResult>;
+  }
+
+  writeRegister(address: number, value: number): Promise<WriteResult> {
+    const bad = checkAddress(address, 1) ?? checkWord(value, "value");
+    if (bad) return bad;
+    const frame = newFrame(6, 5);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(value, 10);
+    return this.request(6, 1, address, frame) as Promise<WriteResult>;
+  }
+
+  writeCoils(address: number, states: readonly boolean[]): Promise<WriteResult> {
+    const n = states.length;
+    const bad = checkQuantity(n, 1968, "coils") ?? checkAddress(address, n);
+    if (bad) return bad;
+    const bytes = Math.ceil(n / 8);
+    const frame = newFrame(15, 6 + bytes);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(n, 10);
+    frame[12] = bytes;
+    for (let b = 0; b < bytes; b++) {
+      let byte = 0;
+      for (let bit = 0; bit < 8 && b * 8 + bit < n; bit++) if (states[b * 8 + bit]) byte |= 1 << bit;
+      frame[13 + b] = byte;
+    }
+    return this.request(15, n, address, frame) as Promise<WriteResult>;
+  }
+
+  writeRegisters(address: number, values: readonly number[]): Promise<WriteResult> {
+    const n = values.length;
+    const bad = checkQuantity(n, 123, "registers") ?? checkAddress(address, n);
+    if (bad) return bad;
+    const frame = newFrame(16, 6 + 2 * n);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(n, 10);
+    frame[12] = 2 * n;
+    for (let i = 0; i < n; i++) {
+      const v = values[i] ?? 0;
+      const badValue = checkWord(v, `value ${i}`);
+      if (badValue) return badValue;
+      frame.writeUInt16BE(v, 13 + 2 * i);
+    }
+    return this.request(16, n, address, frame) as Promise<WriteResult>;
+  }
+
+  /** Function 22: register = (register AND andMask) OR (orMask AND NOT andMask). */
+  maskWriteRegister(address: number, andMask: number, orMask: number): Promise<WriteResult> {
+    const bad = checkAddress(address, 1) ?? checkWord(andMask, "andMask") ?? checkWord(orMask, "orMask");
+    if (bad) return bad;
+    const frame = newFrame(22, 7);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(andMask, 10);
+    frame.writeUInt16BE(orMask, 12);
+    return this.request(22, 1, address, frame) as Promise<WriteResult>;
+  }
+
+  private read(fc: number, address: number, quantity: number, max: number): Promise<unknown> {
+    const bad = checkQuantity(quantity, max, fc <= 2 ? "bits" : "registers") ?? checkAddress(address, quantity);
+    if (bad) return bad;
+    const frame = newFrame(fc, 5);
+    frame.writeUInt16BE(address, 8);
+    frame.writeUInt16BE(quantity, 10);
+    return this.request(fc, quantity, address, frame);
+  }
+
+  private request(fc: number, quantity: number, address: number, frame: Buffer): Promise<unknown> {
+    if (!this.socket) return Promise.reject(new ModbusRequestError("connection", `not connected to ${this.host}:${this.port}`, { code: "ENOTCONN" }));
+    frame[6] = this.unitId;
+    const timeoutMs = this.timeoutMs;
+    return new Promise((resolve, reject) => {
+      const p = new Pending(fc, quantity, address, frame, timeoutMs, resolve, reject);
+      if (this.inFlight.size < this.maxInFlight && this.waitingHead === this.waiting.length) this.send(p);
+      else this.waiting.push(p);
+    });
+  }
+
+  private send(p: Pending): void {
+    const socket = this.socket;
+    if (!socket) {
+      p.reject(new ModbusRequestError("connection", `not connected to ${this.host}:${this.port}`, { code: "ENOTCONN" }));
+      return;
+    }
+    let tid = this.nextTid;
+    while (this.inFlight.has(tid)) tid = (tid + 1) & 0xffff;
+    this.nextTid = (tid + 1) & 0xffff;
+    p.tid = tid;
+    p.frame.writeUInt16BE(tid, 0);
+    p.deadline = performance.now() + p.timeoutMs;
+    this.inFlight.set(tid, p);
+    this.armTimer(p.deadline);
+    if (this.maxInFlight > 1 && !this.corked) {
+      // Requests made in the same tick (a poll's reads) leave in one write.
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.uncork, socket);
+    }
+    socket.write(p.frame);
+  }
+
+  private readonly uncork = (socket: Socket): void => {
+    this.corked = false;
+    socket.uncork();
+  };
+
+  /** Sends waiting requests while there is room in flight. */
+  private pump(): void {
+    while (this.waitingHead < this.waiting.length && this.inFlight.size < this.maxInFlight && this.socket) {
+      const p = this.waiting[this.waitingHead]!;
+      this.waitingHead++;
+      this.send(p);
+    }
+    if (this.waitingHead === this.waiting.length && this.waitingHead > 0) {
+      this.waiting.length = 0;
+      this.waitingHead = 0;
+    }
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------
+
+  private onRead(socket: Socket, n: number): boolean {
+    if (socket !== this.socket) return true; // a socket we already gave up on
+    if (this.rxLen === 0) {
+      // The usual case: this read starts with a frame. Parse in place; keep only a trailing partial frame.
+      const used = this.parseFrames(socket, SHARED_READ_BUFFER, n);
+      if (used < n && this.socket === socket) this.keep(SHARED_READ_BUFFER, used, n);
+      return true;
+    }
+    this.keep(SHARED_READ_BUFFER, 0, n);
+    const used = this.parseFrames(socket, this.rx, this.rxLen);
+    if (this.socket !== socket) return true;
+    if (used > 0) {
+      if (used < this.rxLen) this.rx.copyWithin(0, used, this.rxLen);
+      this.rxLen -= used;
+      this.partialSince = 0;
+      if (this.rxLen > 0) this.partialSince = performance.now();
+    }
+    return true;
+  }
+
+  /** Appends `buf[from, to)` to the bytes waiting for the rest of their frame. */
+  private keep(buf: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (this.rxLen + n > this.rx.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.rx.length * 2, this.rxLen + n));
+      this.rx.copy(bigger, 0, 0, this.rxLen);
+      this.rx = bigger;
+    }
+    buf.copy(this.rx, this.rxLen, from, to);
+    if (this.rxLen === 0) this.partialSince = performance.now();
+    this.rxLen += n;
+  }
+
+  /**
+   * Settles the requests of every whole frame in `buf[0, len)` and returns how many bytes they took
+   * (the rest is an incomplete frame). Resets the connection on a header it cannot make sense of.
+   */
+  private parseFrames(socket: Socket, buf: Buffer, len: number): number {
+    let pos = 0;
+    let completed = false;
+    while (len - pos >= MBAP_HEADER) {
+      const protocol = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+      const length = (buf[pos + 4]! << 8) | buf[pos + 5]!;
+      if (protocol !== 0 || length < 2 || length > MAX_MBAP_LENGTH) {
+        // Nothing tells where the next frame starts: start over on a fresh connection.
+        const why = protocol !== 0 ? `protocol id ${protocol} instead of 0` : `impossible length ${length}`;
+        this.reset(socket, `malformed Modbus TCP frame from ${this.host}:${this.port} (${why}); connection reset to re-synchronise`);
+        return len;
+      }
+      const end = pos + 6 + length;
+      if (end > len) break; // the rest of this frame is still on its way
+      const tid = (buf[pos]! << 8) | buf[pos + 1]!;
+      const p = this.inFlight.get(tid);
+      if (p) {
+        this.inFlight.delete(tid);
+        this.answer(p, buf, pos + MBAP_HEADER, length - 1);
+        completed = true;
+      } else this.staleResponses++;
+      pos = end;
+    }
+    if (completed) this.pump();
+    return pos;
+  }
+
+  /** Checks one answer against its request and settles it. `at`..`at + pduLength` is the PDU. */
+  private answer(p: Pending, rx: Buffer, at: number, pduLength: number): void {
+    const fc = rx[at]!;
+    if (fc === (p.fc | 0x80)) {
+      if (pduLength !== 2) return p.reject(this.corrupt(p, `exception answer of ${pduLength} bytes instead of 2`));
+      const code = rx[at + 1]!;
+      return p.reject(new ModbusRequestError("exception", exceptionMessage(code), { modbusCode: code }));
+    }
+    if (fc !== p.fc) return p.reject(this.corrupt(p, `answer has function code ${fc}`));
+    switch (fc) {
+      case 1:
+      case 2: {
+        const bytes = rx[at + 1]!;
+        const expected = (p.quantity + 7) >> 3;
+        if (bytes !== expected || pduLength !== 2 + bytes) return p.reject(this.corrupt(p, `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} bits, expected ${expected}`));
+        const data = new Array<boolean>(p.quantity);
+        for (let i = 0; i < p.quantity; i++) data[i] = ((rx[at + 2 + (i >> 3)]! >> (i & 7)) & 1) === 1;
+        return p.resolve({ data } satisfies ReadBitsResult);
+      }
+      case 3:
+      case 4: {
+        const bytes = rx[at + 1]!;
+        if (bytes !== 2 * p.quantity || pduLength !== 2 + bytes) {
+          return p.reject(this.corrupt(p, `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} registers, expected ${2 * p.quantity}`));
+        }
+        const data = new Array<number>(p.quantity);
+        for (let i = 0, o = at + 2; i < p.quantity; i++, o += 2) data[i] = (rx[o]! << 8) | rx[o + 1]!;
+        return p.resolve({ data } satisfies ReadRegistersResult);
+      }
+      default: {
+        // Writes answer with an echo: address and value or quantity (5, 6, 15, 16), and both masks (22).
+        const echo = fc === 22 ? 6 : 4;
+        if (pduLength !== 1 + echo) return p.reject(this.corrupt(p, `answer of ${pduLength} bytes instead of ${1 + echo}`));
+        for (let i = 1; i <= echo; i++) {
+          if (rx[at + i] !== p.frame[MBAP_HEADER + i]) return p.reject(this.corrupt(p, "the answer does not echo the request"));
+        }
+        return p.resolve({ address: p.address, quantity: p.quantity } satisfies WriteResult);
+      }
+    }
+  }
+
+  private corrupt(p: Pending, why: string): ModbusRequestError {
+    return new ModbusRequestError("corrupt", `malformed answer to ${FUNCTION_NAMES[p.fc] ?? `function ${p.fc}`} from ${this.host}:${this.port}: ${why}`);
+  }
+
+  // ---- timeouts and failures -------------------------------------------------------------------
+
+  /**
+   * One timer per client, set for the earliest deadline: answers normally come long before it fires,
+   * so a request costs no timer of its own.
+   */
+  private armTimer(deadline: number): void {
+    if (this.timer !== null) {
+      if (deadline >= this.timerAt) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = deadline;
+    // Unref'd: an outstanding request keeps the process alive through its socket, not through this timer.
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(deadline - performance.now()))).unref();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    // Timers may fire a fraction of a millisecond early; a request due within 1 ms has had its time.
+    const now = performance.now() + 1;
+    let next = Infinity;
+    let expired = false;
+    let expiredTimeoutMs = Infinity;
+    for (const [tid, p] of this.inFlight) {
+      if (p.deadline <= now) {
+        this.inFlight.delete(tid);
+        expired = true;
+        expiredTimeoutMs = Math.min(expiredTimeoutMs, p.timeoutMs);
+        p.reject(
+          new ModbusRequestError(
+            "timeout",
+            `${FUNCTION_NAMES[p.fc] ?? `function ${p.fc}`} at ${p.address} on ${this.host}:${this.port}: timed out after ${p.timeoutMs} ms (transaction ${tid})`,
+            { code: "ETIMEDOUT" },
+          ),
+        );
+      } else if (p.deadline < next) next = p.deadline;
+    }
+    // An incomplete frame that has sat in the buffer for half a timeout is not coming together: the
+    // rest may never arrive, or arrive glued to the next answer. Start over rather than misread.
+    const socket = this.socket;
+    if (expired && socket && this.rxLen > 0 && now - this.partialSince >= expiredTimeoutMs / 2) {
+      this.reset(socket, `incomplete Modbus TCP frame from ${this.host}:${this.port} (${this.rxLen} bytes for ${Math.round(now - this.partialSince)} ms); connection reset to re-synchronise`);
+      return;
+    }
+    if (next !== Infinity) this.armTimer(next);
+    if (expired) this.pump();
+  };
+
+  /** Fails everything outstanding on `socket` and forgets the socket. */
+  private lost(socket: Socket, err: ModbusRequestError): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.rxLen = 0;
+    this.partialSince = 0;
+    socket.destroy();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+    const inFlight = [...this.inFlight.values()];
+    const waiting = this.waiting.slice(this.waitingHead);
+    this.inFlight.clear();
+    this.waiting.length = 0;
+    this.waitingHead = 0;
+    for (const p of inFlight) p.reject(err);
+    for (const p of waiting) p.reject(err);
+  }
+
+  private reset(socket: Socket, message: string): void {
+    this.lost(socket, new ModbusRequestError("corrupt", message));
+  }
+}
+
+/** A request frame with the MBAP header filled in except transaction id and unit id. */
+function newFrame(fc: number, pduLength: number): Buffer {
+  const frame = Buffer.allocUnsafe(MBAP_HEADER + pduLength);
+  frame[2] = 0;
+  frame[3] = 0;
+  frame.writeUInt16BE(pduLength + 1, 4);
+  frame[7] = fc;
+  return frame;
+}
+
+function invalid(message: string): Promise<never> {
+  return Promise.reject(new ModbusRequestError("other", message));
+}
+
+function checkAddress(address: number, quantity: number): Promise<never> | undefined {
+  if (!Number.isInteger(address) || address < 0 || address + quantity > 65536) return invalid(`address ${address} (+${quantity}) is outside 0..65535`);
+  return undefined;
+}
+
+function checkQuantity(n: number, max: number, what: string): Promise<never> | undefined {
+  if (!Number.isInteger(n) || n < 1 || n > max) return invalid(`a request carries 1..${max} ${what}, got ${n}`);
+  return undefined;
+}
+
+function checkWord(v: number, what: string): Promise<never> | undefined {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff) return invalid(`${what} must be 0..65535, got ${v}`);
+  return undefined;
+}
