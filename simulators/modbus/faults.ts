@@ -102,10 +102,27 @@ function exceptionMatches(exception: NonNullable<Spec["exception"]>, pdu: Buffer
   return range !== undefined && exception.addresses.some((a) => a >= range.from && a < range.from + range.count);
 }
 
+/** Whether a fault spec can do anything to a request (the seed alone, or zeros, cannot). */
+function active(spec: Spec): boolean {
+  return (
+    (spec.latencyMs ?? 0) > 0 ||
+    (spec.dropRate ?? 0) > 0 ||
+    spec.exception !== undefined ||
+    (spec.corruptCrc !== undefined && spec.corruptCrc !== false && spec.corruptCrc !== 0) ||
+    (spec.resetRate ?? 0) > 0 ||
+    (spec.resetNext ?? 0) > 0
+  );
+}
+
+/** The decision when no fault is in force: one shared object, so a fault-free request allocates nothing here. */
+const SERVE: FaultDecision = Object.freeze({ action: "serve", corrupt: false, latencyMs: 0 });
+
 /** Holds the current faults and decides, request by request, which one strikes. */
 export class FaultInjector {
   private faults: Resolved = {};
   private rng: () => number = mulberry32(1);
+  /** No fault can strike: decide() answers SERVE at once (and draws nothing from the PRNG, as before). */
+  private inert = true;
 
   constructor(initial?: unknown) {
     this.set(initial);
@@ -116,6 +133,11 @@ export class FaultInjector {
     const parsed = parseModbusFaults(input);
     this.faults = structuredClone(parsed);
     this.rng = mulberry32(parsed.seed ?? 1);
+    this.inert = this.computeInert();
+  }
+
+  private computeInert(): boolean {
+    return !active(this.faults) && !Object.values(this.faults.units ?? {}).some(active);
   }
 
   clear(): void {
@@ -139,10 +161,12 @@ export class FaultInjector {
     const scope = own?.resetNext !== undefined ? own : this.faults;
     if ((scope.resetNext ?? 0) <= 0) return false;
     scope.resetNext = (scope.resetNext ?? 0) - 1;
+    if (scope.resetNext === 0) this.inert = this.computeInert();
     return true;
   }
 
   decide(unit: number, pdu: Buffer): FaultDecision {
+    if (this.inert) return SERVE;
     const own = this.faults.units?.[String(unit)] ?? {};
     const f: Spec = { ...this.faults, ...own };
     if (this.takeReset(unit) || this.chance(f.resetRate)) return { action: "reset" };

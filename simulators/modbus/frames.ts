@@ -29,43 +29,60 @@ export interface PushResult {
 }
 
 /**
+ * Called once per complete frame by FrameReader.feed. `pdu` is a view into the receive buffer, valid
+ * only during the call: copy it (Buffer.from) to keep it.
+ */
+export type FrameHandler = (transactionId: number, unitId: number, pdu: Buffer) => void;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
  * Reassembles MBAP frames from a TCP byte stream: TCP keeps no message boundaries, so one chunk may
  * carry several frames and one frame may arrive in several chunks.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private broken: string | undefined;
 
-  push(chunk: Buffer): PushResult {
-    if (this.broken !== undefined) return { frames: [], error: this.broken };
+  /**
+   * Hands every frame the bytes so far complete to `onFrame`, in arrival order, without copying
+   * them; returns an error (see PushResult.error) once the stream can't be Modbus TCP. Only a
+   * trailing partial frame is copied, to wait for the rest.
+   */
+  feed(chunk: Buffer, onFrame: FrameHandler): string | undefined {
+    if (this.broken !== undefined) return this.broken;
     const buffer = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    const frames: RequestFrame[] = [];
+    this.pending = EMPTY;
+    const end = buffer.length;
     let offset = 0;
     // Six bytes are enough to judge the header, so garbage is rejected before we wait for a body
     // that may never come.
-    while (buffer.length - offset >= 6) {
-      const protocolId = buffer.readUInt16BE(offset + 2);
-      const length = buffer.readUInt16BE(offset + 4);
+    while (end - offset >= 6) {
+      const protocolId = (buffer[offset + 2]! << 8) | buffer[offset + 3]!;
+      const length = (buffer[offset + 4]! << 8) | buffer[offset + 5]!;
       if (protocolId !== 0) {
         this.broken = `protocol id ${protocolId}, expected 0`;
-        break;
+        return this.broken;
       }
       if (length < 2 || length > MAX_PDU_LENGTH + 1) {
         this.broken = `MBAP length ${length} outside 2..${MAX_PDU_LENGTH + 1}`;
-        break;
+        return this.broken;
       }
       const total = 6 + length;
-      if (buffer.length - offset < total) break;
-      frames.push({
-        transactionId: buffer.readUInt16BE(offset),
-        unitId: buffer.readUInt8(offset + 6),
-        // Copy: the PDU must not pin (or alias) the whole receive chunk.
-        pdu: Buffer.from(buffer.subarray(offset + MBAP_HEADER_LENGTH, offset + total)),
-      });
+      if (end - offset < total) break;
+      onFrame((buffer[offset]! << 8) | buffer[offset + 1]!, buffer[offset + 6]!, buffer.subarray(offset + MBAP_HEADER_LENGTH, offset + total));
       offset += total;
     }
-    this.pending = this.broken !== undefined ? Buffer.alloc(0) : Buffer.from(buffer.subarray(offset));
-    return this.broken !== undefined ? { frames, error: this.broken } : { frames };
+    // Copy: the partial frame must not pin (or alias) the whole receive chunk.
+    if (offset < end) this.pending = Buffer.from(buffer.subarray(offset));
+    return undefined;
+  }
+
+  /** feed() collecting the frames, each PDU copied so it outlives the chunk. */
+  push(chunk: Buffer): PushResult {
+    const frames: RequestFrame[] = [];
+    const error = this.feed(chunk, (transactionId, unitId, pdu) => frames.push({ transactionId, unitId, pdu: Buffer.from(pdu) }));
+    return error !== undefined ? { frames, error } : { frames };
   }
 
   /** Bytes received but not yet part of a complete frame. */
@@ -74,13 +91,22 @@ export class FrameReader {
   }
 }
 
+/** Fills the 7-byte MBAP header at the start of `frame`, whose PDU follows it, echoing the request's transaction and unit ids. */
+export function writeMbapHeader(frame: Buffer, transactionId: number, unitId: number): void {
+  const length = frame.length - MBAP_HEADER_LENGTH + 1;
+  frame[0] = (transactionId >>> 8) & 0xff;
+  frame[1] = transactionId & 0xff;
+  frame[2] = 0;
+  frame[3] = 0;
+  frame[4] = length >>> 8;
+  frame[5] = length & 0xff;
+  frame[6] = unitId & 0xff;
+}
+
 /** Wraps a response PDU in an MBAP header that echoes the request's transaction and unit ids. */
 export function encodeFrame(transactionId: number, unitId: number, pdu: Buffer): Buffer {
   const frame = Buffer.alloc(MBAP_HEADER_LENGTH + pdu.length);
-  frame.writeUInt16BE(transactionId & 0xffff, 0);
-  frame.writeUInt16BE(0, 2);
-  frame.writeUInt16BE(pdu.length + 1, 4);
-  frame.writeUInt8(unitId & 0xff, 6);
   pdu.copy(frame, MBAP_HEADER_LENGTH);
+  writeMbapHeader(frame, transactionId, unitId);
   return frame;
 }

@@ -37,140 +37,160 @@ export const Limits = {
 
 export type WriteListener = (table: "holding" | "coil", address: number, count: number) => void;
 
-export function exceptionPdu(functionCode: number, code: ExceptionCode): Buffer {
-  return Buffer.from([(functionCode | 0x80) & 0xff, code]);
+/**
+ * A response buffer: `headroom` zeroed bytes the transport fills with its header (7 for the MBAP
+ * header, so a TCP reply is one allocation), then `length` bytes of PDU that the caller fills.
+ */
+function allocReply(headroom: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(headroom + length);
+  for (let i = 0; i < headroom; i++) out[i] = 0;
+  return out;
+}
+
+export function exceptionPdu(functionCode: number, code: ExceptionCode, headroom = 0): Buffer {
+  const out = allocReply(headroom, 2);
+  out[headroom] = (functionCode | 0x80) & 0xff;
+  out[headroom + 1] = code;
+  return out;
 }
 
 export function isExceptionPdu(pdu: Buffer): boolean {
   return pdu.length > 0 && (pdu[0] ?? 0) >= 0x80;
 }
 
+/** A copy of the request's first `length` bytes: the normal response of the write functions echoes them. */
+function echo(pdu: Buffer, length: number, headroom: number): Buffer {
+  const out = allocReply(headroom, length);
+  pdu.copy(out, headroom, 0, length);
+  return out;
+}
+
 function outOfRange(address: number, quantity: number): boolean {
   return address + quantity > TABLE_SIZE;
 }
 
-function readBits(fc: number, table: BitTable, pdu: Buffer, memory: UnitMemory): Buffer {
-  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+function readBits(fc: number, table: BitTable, pdu: Buffer, memory: UnitMemory, headroom: number): Buffer {
+  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const quantity = pdu.readUInt16BE(3);
-  if (quantity < 1 || quantity > Limits.readBits) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
-  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress);
-  const bits = memory.readBits(table, address, quantity);
+  if (quantity < 1 || quantity > Limits.readBits) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
+  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress, headroom);
   const byteCount = Math.ceil(quantity / 8);
-  const out = Buffer.alloc(2 + byteCount); // unused high bits of the last byte stay 0, as the spec asks
-  out[0] = fc;
-  out[1] = byteCount;
-  bits.forEach((bit, i) => {
-    if (bit) out[2 + (i >> 3)] = (out[2 + (i >> 3)] ?? 0) | (1 << (i & 7));
-  });
+  const out = allocReply(headroom, 2 + byteCount);
+  out[headroom] = fc;
+  out[headroom + 1] = byteCount;
+  memory.readBitsInto(table, address, quantity, out, headroom + 2); // unused high bits of the last byte are 0, as the spec asks
   return out;
 }
 
-function readRegisters(fc: number, table: RegisterTable, pdu: Buffer, memory: UnitMemory): Buffer {
-  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+function readRegisters(fc: number, table: RegisterTable, pdu: Buffer, memory: UnitMemory, headroom: number): Buffer {
+  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const quantity = pdu.readUInt16BE(3);
-  if (quantity < 1 || quantity > Limits.readRegisters) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
-  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress);
-  const words = memory.readWords(table, address, quantity);
-  const out = Buffer.alloc(2 + quantity * 2);
-  out[0] = fc;
-  out[1] = quantity * 2;
-  words.forEach((word, i) => out.writeUInt16BE(word, 2 + i * 2));
+  if (quantity < 1 || quantity > Limits.readRegisters) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
+  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress, headroom);
+  const out = allocReply(headroom, 2 + quantity * 2);
+  out[headroom] = fc;
+  out[headroom + 1] = quantity * 2;
+  memory.readWordsInto(table, address, quantity, out, headroom + 2);
   return out;
 }
 
-function writeSingleCoil(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+function writeSingleCoil(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom: number): Buffer {
   const fc = FunctionCode.WriteSingleCoil;
-  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const value = pdu.readUInt16BE(3);
   // Only two encodings are legal: 0xFF00 = on, 0x0000 = off.
-  if (value !== 0xff00 && value !== 0x0000) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (value !== 0xff00 && value !== 0x0000) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   memory.writeBits("coil", address, [value === 0xff00]);
   onWrite("coil", address, 1);
-  return Buffer.from(pdu); // the normal response echoes the request
+  return echo(pdu, 5, headroom); // the normal response echoes the request
 }
 
-function writeSingleRegister(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+function writeSingleRegister(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom: number): Buffer {
   const fc = FunctionCode.WriteSingleRegister;
-  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (pdu.length !== 5) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   memory.writeWords("holding", address, [pdu.readUInt16BE(3)]);
   onWrite("holding", address, 1);
-  return Buffer.from(pdu);
+  return echo(pdu, 5, headroom);
 }
 
-function writeMultipleCoils(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+function writeMultipleCoils(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom: number): Buffer {
   const fc = FunctionCode.WriteMultipleCoils;
-  if (pdu.length < 6) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (pdu.length < 6) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const quantity = pdu.readUInt16BE(3);
   const byteCount = pdu.readUInt8(5);
   if (quantity < 1 || quantity > Limits.writeCoils || byteCount !== Math.ceil(quantity / 8) || pdu.length !== 6 + byteCount) {
-    return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+    return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   }
-  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress);
+  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress, headroom);
   const bits: boolean[] = [];
   for (let i = 0; i < quantity; i++) bits.push((((pdu[6 + (i >> 3)] ?? 0) >> (i & 7)) & 1) === 1);
   memory.writeBits("coil", address, bits);
   onWrite("coil", address, quantity);
-  return Buffer.from(pdu.subarray(0, 5));
+  return echo(pdu, 5, headroom);
 }
 
-function writeMultipleRegisters(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+function writeMultipleRegisters(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom: number): Buffer {
   const fc = FunctionCode.WriteMultipleRegisters;
-  if (pdu.length < 6) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (pdu.length < 6) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const quantity = pdu.readUInt16BE(3);
   const byteCount = pdu.readUInt8(5);
   if (quantity < 1 || quantity > Limits.writeRegisters || byteCount !== quantity * 2 || pdu.length !== 6 + byteCount) {
-    return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+    return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   }
-  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress);
+  if (outOfRange(address, quantity)) return exceptionPdu(fc, ExceptionCode.IllegalDataAddress, headroom);
   const words: number[] = [];
   for (let i = 0; i < quantity; i++) words.push(pdu.readUInt16BE(6 + i * 2));
   memory.writeWords("holding", address, words);
   onWrite("holding", address, quantity);
-  return Buffer.from(pdu.subarray(0, 5));
+  return echo(pdu, 5, headroom);
 }
 
 /** Function 22: result = (current AND andMask) OR (orMask AND NOT andMask); the response echoes the request. */
-function maskWriteRegister(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+function maskWriteRegister(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom: number): Buffer {
   const fc = FunctionCode.MaskWriteRegister;
-  if (pdu.length !== 7) return exceptionPdu(fc, ExceptionCode.IllegalDataValue);
+  if (pdu.length !== 7) return exceptionPdu(fc, ExceptionCode.IllegalDataValue, headroom);
   const address = pdu.readUInt16BE(1);
   const andMask = pdu.readUInt16BE(3);
   const orMask = pdu.readUInt16BE(5);
   const current = memory.readWords("holding", address, 1)[0] ?? 0;
   memory.writeWords("holding", address, [((current & andMask) | (orMask & ~andMask)) & 0xffff]);
   onWrite("holding", address, 1);
-  return Buffer.from(pdu);
+  return echo(pdu, 7, headroom);
 }
 
-/** Serves one request PDU against one unit's memory and returns the response PDU (normal or exception). */
-export function handlePdu(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener): Buffer {
+/**
+ * Serves one request PDU against one unit's memory and returns the response PDU (normal or
+ * exception), preceded by `headroom` zeroed bytes for the transport's header (0: just the PDU).
+ * `pdu` is only read during the call, so it may be a view into a receive buffer.
+ */
+export function handlePdu(pdu: Buffer, memory: UnitMemory, onWrite: WriteListener, headroom = 0): Buffer {
   const fc = pdu[0] ?? 0;
   switch (fc) {
     case FunctionCode.ReadCoils:
-      return readBits(fc, "coil", pdu, memory);
+      return readBits(fc, "coil", pdu, memory, headroom);
     case FunctionCode.ReadDiscreteInputs:
-      return readBits(fc, "discrete", pdu, memory);
+      return readBits(fc, "discrete", pdu, memory, headroom);
     case FunctionCode.ReadHoldingRegisters:
-      return readRegisters(fc, "holding", pdu, memory);
+      return readRegisters(fc, "holding", pdu, memory, headroom);
     case FunctionCode.ReadInputRegisters:
-      return readRegisters(fc, "input", pdu, memory);
+      return readRegisters(fc, "input", pdu, memory, headroom);
     case FunctionCode.WriteSingleCoil:
-      return writeSingleCoil(pdu, memory, onWrite);
+      return writeSingleCoil(pdu, memory, onWrite, headroom);
     case FunctionCode.WriteSingleRegister:
-      return writeSingleRegister(pdu, memory, onWrite);
+      return writeSingleRegister(pdu, memory, onWrite, headroom);
     case FunctionCode.WriteMultipleCoils:
-      return writeMultipleCoils(pdu, memory, onWrite);
+      return writeMultipleCoils(pdu, memory, onWrite, headroom);
     case FunctionCode.WriteMultipleRegisters:
-      return writeMultipleRegisters(pdu, memory, onWrite);
+      return writeMultipleRegisters(pdu, memory, onWrite, headroom);
     case FunctionCode.MaskWriteRegister:
-      return maskWriteRegister(pdu, memory, onWrite);
+      return maskWriteRegister(pdu, memory, onWrite, headroom);
     default:
-      return exceptionPdu(fc, ExceptionCode.IllegalFunction);
+      return exceptionPdu(fc, ExceptionCode.IllegalFunction, headroom);
   }
 }

@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import type { SimulatedDevice } from "./device.js";
 import type { FaultInjector } from "./faults.js";
-import { ExceptionCode, exceptionPdu, FunctionCode, handlePdu, isExceptionPdu } from "./pdu.js";
+import { ExceptionCode, exceptionPdu, FunctionCode, handlePdu, isExceptionPdu, type WriteListener } from "./pdu.js";
 
 export interface SimulatorStats {
   /** TCP: client connections open now. RTU: 1 while the serial device is open. */
@@ -42,11 +42,44 @@ export interface SimulatorStats {
   offlineUnits: number[];
 }
 
-export type Outcome = { kind: "reply"; pdu: Buffer; corrupt: boolean } | { kind: "silent" } | { kind: "reset" };
+export type Outcome = Reply | { kind: "silent" } | { kind: "reset" };
+
+/**
+ * A response to send. `frame` is the response buffer: `headroom` zeroed bytes the transport may fill
+ * with its header (7 on TCP, for the MBAP header; 0 on RTU), then the PDU; `pdu` is that PDU (the
+ * same buffer when there is no headroom).
+ */
+export interface Reply {
+  kind: "reply";
+  pdu: Buffer;
+  corrupt: boolean;
+  frame: Buffer;
+}
+
+/** The response exists (the request is executed and counted) but must wait `latencyMs` before it goes out: see Responder.afterLatency. */
+export interface Delayed {
+  kind: "delayed";
+  latencyMs: number;
+  frame: Buffer;
+  corrupt: boolean;
+}
 
 export type Transport = "tcp" | "rtu";
 
+/** Bytes reserved before each reply PDU for the transport's header: TCP fills them with the MBAP header. */
+export const REPLY_HEADROOM: Readonly<Record<Transport, number>> = { tcp: 7, rtu: 0 };
+
 const WRITE_CODES: readonly number[] = [FunctionCode.WriteSingleCoil, FunctionCode.WriteSingleRegister, FunctionCode.WriteMultipleCoils, FunctionCode.WriteMultipleRegisters];
+
+const SILENT: Outcome = Object.freeze({ kind: "silent" });
+const RESET: Outcome = Object.freeze({ kind: "reset" });
+
+/** Requests per function code or per unit id (both one byte), indexed by that byte. */
+function byteCounts(counts: Float64Array): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (let i = 0; i < counts.length; i++) if (counts[i] !== 0) out[i] = counts[i] as number;
+  return out;
+}
 
 export class Responder {
   readonly counters = {
@@ -62,26 +95,35 @@ export class Responder {
     corrupted: 0,
     resets: 0,
   };
-  private readonly byFunction = new Map<number, number>();
-  private readonly byUnit = new Map<number, number>();
+  private readonly byFunction = new Float64Array(256);
+  private readonly byUnit = new Float64Array(256);
   /** Whole device offline (RTU goes silent; the TCP server also stops listening). */
   offline = false;
   private readonly offlineUnits = new Map<number, NodeJS.Timeout>();
   private readonly sleeping = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
   private closed = false;
+  /** Bytes before each reply PDU for the transport's header (REPLY_HEADROOM). */
+  readonly headroom: number;
+  /** One write listener per unit id, made once rather than per request. */
+  private readonly writeListeners = new Map<number, WriteListener>();
 
   constructor(
     private readonly device: SimulatedDevice,
     readonly faults: FaultInjector,
     private readonly transport: Transport,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.headroom = REPLY_HEADROOM[transport];
+    for (const unit of device.unitIds()) {
+      this.writeListeners.set(unit, (table, address, count) => device.clientWrote(unit, table, address, count));
+    }
+  }
 
   stats(): SimulatorStats {
     return {
       ...this.counters,
-      byFunction: Object.fromEntries(this.byFunction),
-      byUnit: Object.fromEntries(this.byUnit),
+      byFunction: byteCounts(this.byFunction),
+      byUnit: byteCounts(this.byUnit),
       offline: this.offline,
       offlineUnits: [...this.offlineUnits.keys()].sort((a, b) => a - b),
     };
@@ -106,15 +148,27 @@ export class Responder {
 
   /** Serves one request; resolves after any injected latency. */
   async serve(unitId: number, pdu: Buffer): Promise<Outcome> {
+    const result = this.handle(unitId, pdu);
+    return result.kind === "delayed" ? this.afterLatency(result) : result;
+  }
+
+  /**
+   * Everything serve() does that needs no waiting, synchronously: counts the request, lets the faults
+   * decide, executes it against the unit's memory. Returns the outcome, or, when a latency fault
+   * applies, a Delayed to hand to afterLatency(). `pdu` is only read during the call (it may be a
+   * view into a receive buffer). The transports call this directly so a request without latency
+   * costs no promise.
+   */
+  handle(unitId: number, pdu: Buffer): Outcome | Delayed {
     const fc = pdu[0] ?? 0;
     const c = this.counters;
     c.requests++;
-    this.byFunction.set(fc, (this.byFunction.get(fc) ?? 0) + 1);
-    this.byUnit.set(unitId, (this.byUnit.get(unitId) ?? 0) + 1);
+    (this.byFunction[fc & 0xff] as number)++;
+    (this.byUnit[unitId & 0xff] as number)++;
 
     if (this.offline) {
       c.dropped++;
-      return { kind: "silent" };
+      return SILENT;
     }
     if (this.transport === "rtu" && unitId === 0) {
       // Broadcast: every slave executes a write, none answers. Reads make no sense broadcast.
@@ -122,48 +176,60 @@ export class Responder {
       if (WRITE_CODES.includes(fc)) {
         for (const unit of this.device.unitIds()) this.execute(unit, pdu);
       }
-      return { kind: "silent" };
+      return SILENT;
     }
-    const known = this.device.has(unitId) && !this.offlineUnits.has(unitId);
+    const known = this.device.has(unitId) && (this.offlineUnits.size === 0 || !this.offlineUnits.has(unitId));
     if (!known && this.transport === "rtu") {
       if (this.device.has(unitId)) c.dropped++;
       else c.ignored++;
-      return { kind: "silent" };
+      return SILENT;
     }
 
     const decision = this.faults.decide(unitId, pdu);
-    let reply: Buffer;
+    let frame: Buffer;
     let corrupt = false;
     switch (decision.action) {
       case "reset":
         c.resets++;
-        return { kind: "reset" };
+        return RESET;
       case "drop":
         c.dropped++;
-        return { kind: "silent" };
+        return SILENT;
       case "exception":
-        reply = exceptionPdu(fc, decision.code as ExceptionCode);
+        frame = exceptionPdu(fc, decision.code as ExceptionCode, this.headroom);
         break;
       case "serve":
         // TCP: a unit id nobody answers for gets 0x0B, as a gateway says for a silent serial slave.
-        reply = known ? this.execute(unitId, pdu) : exceptionPdu(fc, ExceptionCode.GatewayTargetFailedToRespond);
+        frame = known ? this.execute(unitId, pdu) : exceptionPdu(fc, ExceptionCode.GatewayTargetFailedToRespond, this.headroom);
         corrupt = decision.corrupt;
         break;
     }
-    if (decision.latencyMs > 0) await this.sleep(decision.latencyMs);
-    if (this.closed) return { kind: "silent" };
+    if (decision.latencyMs > 0) return { kind: "delayed", latencyMs: decision.latencyMs, frame, corrupt };
+    return this.reply(frame, corrupt);
+  }
+
+  /** Waits out a Delayed's latency; its reply, or silence when the responder was closed meanwhile. */
+  async afterLatency(delayed: Delayed): Promise<Outcome> {
+    await this.sleep(delayed.latencyMs);
+    return this.reply(delayed.frame, delayed.corrupt);
+  }
+
+  private reply(frame: Buffer, corrupt: boolean): Outcome {
+    if (this.closed) return SILENT;
+    const c = this.counters;
+    const pdu = this.headroom === 0 ? frame : frame.subarray(this.headroom);
     c.replies++;
-    if (isExceptionPdu(reply)) c.exceptions++;
+    if (isExceptionPdu(pdu)) c.exceptions++;
     if (corrupt) c.corrupted++;
-    return { kind: "reply", pdu: reply, corrupt };
+    return { kind: "reply", pdu, corrupt, frame };
   }
 
   private execute(unitId: number, pdu: Buffer): Buffer {
     const memory = this.device.memory(unitId);
-    if (memory === undefined) return exceptionPdu(pdu[0] ?? 0, ExceptionCode.GatewayTargetFailedToRespond);
-    return handlePdu(pdu, memory, (table, address, count) => this.device.clientWrote(unitId, table, address, count));
+    const onWrite = this.writeListeners.get(unitId);
+    if (memory === undefined || onWrite === undefined) return exceptionPdu(pdu[0] ?? 0, ExceptionCode.GatewayTargetFailedToRespond, this.headroom);
+    return handlePdu(pdu, memory, onWrite, this.headroom);
   }
-
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const entry = {

@@ -7,8 +7,8 @@
 import net from "node:net";
 import type { Logger } from "pino";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
-import { encodeFrame, FrameReader, type RequestFrame } from "./frames.js";
-import type { Responder } from "./responder.js";
+import { encodeFrame, FrameReader, MBAP_HEADER_LENGTH, writeMbapHeader, type FrameHandler, type RequestFrame } from "./frames.js";
+import type { Outcome, Responder } from "./responder.js";
 
 export interface ModbusTcpServer {
   readonly host: string;
@@ -41,9 +41,10 @@ function corruptPdu(pdu: Buffer): Buffer {
 export async function startModbusTcpServer(options: ServerOptions): Promise<ModbusTcpServer> {
   const { responder, logger } = options;
   const sockets = new Set<net.Socket>();
+  // The responder leaves room for the MBAP header before each reply PDU, so a reply goes out as is.
+  const inPlace = responder.headroom === MBAP_HEADER_LENGTH;
 
-  const serveFrame = async (socket: net.Socket, frame: RequestFrame): Promise<void> => {
-    const outcome = await responder.serve(frame.unitId, frame.pdu);
+  const send = (socket: net.Socket, transactionId: number, unitId: number, outcome: Outcome): void => {
     if (socket.destroyed) return;
     if (outcome.kind === "reset") {
       // RST rather than FIN: the client sees ECONNRESET, as when a device or a NAT drops the session.
@@ -51,9 +52,14 @@ export async function startModbusTcpServer(options: ServerOptions): Promise<Modb
       return;
     }
     if (outcome.kind === "silent") return;
-    const pdu = outcome.corrupt ? corruptPdu(outcome.pdu) : outcome.pdu;
+    let frame: Buffer;
+    if (outcome.corrupt) frame = encodeFrame(transactionId, unitId, corruptPdu(outcome.pdu));
+    else if (inPlace) {
+      frame = outcome.frame;
+      writeMbapHeader(frame, transactionId, unitId);
+    } else frame = encodeFrame(transactionId, unitId, outcome.pdu);
     // A client that sends but never reads must not grow our write buffer without bound.
-    if (!socket.write(encodeFrame(frame.transactionId, frame.unitId, pdu)) && !socket.isPaused()) {
+    if (!socket.write(frame) && !socket.isPaused()) {
       socket.pause();
       socket.once("drain", () => socket.resume());
     }
@@ -66,21 +72,70 @@ export async function startModbusTcpServer(options: ServerOptions): Promise<Modb
     logger?.debug({ peer }, "modbus client connected");
     const reader = new FrameReader();
     socket.setNoDelay(true);
-    // Requests on one connection are answered in order, even when latency is injected.
-    let queue: Promise<void> = Promise.resolve();
     let broken = false;
+    // Requests on one connection are answered in order, even when latency is injected. A request is
+    // handled synchronously as it arrives (no promise per request) unless an earlier reply on this
+    // connection is still waiting out its latency: then it waits in `backlog`, PDU copied, and is
+    // handled right after that reply goes out.
+    let waiting = false;
+    let closeWhenIdle = false;
+    const backlog: RequestFrame[] = [];
+
+    const drain = (): void => {
+      while (!waiting && backlog.length > 0) {
+        const frame = backlog.shift() as RequestFrame;
+        handleFrame(frame.transactionId, frame.unitId, frame.pdu);
+      }
+      if (!waiting && closeWhenIdle) socket.destroy();
+    };
+
+    const failed = (err: unknown): void => {
+      logger?.error({ peer, err: errorMessage(err) }, "modbus request failed");
+    };
+
+    const handleFrame = (transactionId: number, unitId: number, pdu: Buffer): void => {
+      try {
+        const result = responder.handle(unitId, pdu);
+        if (result.kind !== "delayed") {
+          send(socket, transactionId, unitId, result);
+          return;
+        }
+        waiting = true;
+        responder.afterLatency(result).then(
+          (outcome) => {
+            waiting = false;
+            try {
+              send(socket, transactionId, unitId, outcome);
+            } catch (err) {
+              failed(err);
+            }
+            drain();
+          },
+          (err: unknown) => {
+            waiting = false;
+            failed(err);
+            drain();
+          },
+        );
+      } catch (err) {
+        failed(err);
+      }
+    };
+
+    const onFrame: FrameHandler = (transactionId, unitId, pdu) => {
+      if (waiting) backlog.push({ transactionId, unitId, pdu: Buffer.from(pdu) });
+      else handleFrame(transactionId, unitId, pdu);
+    };
 
     socket.on("data", (chunk: Buffer) => {
-      const { frames, error } = reader.push(chunk);
-      for (const frame of frames) {
-        queue = queue.then(() => serveFrame(socket, frame)).catch((err: unknown) => logger?.error({ peer, err: errorMessage(err) }, "modbus request failed"));
-      }
+      const error = reader.feed(chunk, onFrame);
       if (error !== undefined && !broken) {
         broken = true;
         responder.counters.framingErrors++;
         logger?.warn({ peer, reason: error }, "closing modbus connection: not a Modbus TCP stream");
         // Answer what came before the garbage, then close.
-        void queue.then(() => socket.destroy());
+        closeWhenIdle = true;
+        if (!waiting) socket.destroy();
       }
     });
     socket.on("error", (err) => logger?.debug({ peer, err: errorMessage(err) }, "modbus client socket error"));
