@@ -5,8 +5,9 @@ import { EXIT, UsageError, commonOptions, type Command } from "./command.js";
 import { runCommand } from "./commands/run.js";
 import { simCommand } from "./commands/sim.js";
 import { validateCommand } from "./commands/validate.js";
+import { opcuaCommand } from "./commands/opcua.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand];
+const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

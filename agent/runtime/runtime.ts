@@ -16,6 +16,7 @@ import { ApiServer } from "../api/server.js";
 import { loadOrCreateApiToken } from "../api/auth.js";
 import { PointWriter, type WritablePoint } from "../../edge/pipeline/point-writer.js";
 import { pointView, type PointView } from "./points.js";
+import type { PointBaseConfig } from "../../edge/drivers/point-schema.js";
 import { ComponentStack, type Component } from "./component.js";
 import type { AgentStatus } from "./status.js";
 
@@ -83,7 +84,7 @@ export class Runtime {
   /** Every configured point with its latest stored sample. */
   points(): PointView[] {
     const latest = this.pipeline?.latest();
-    return this.options.config.devices.flatMap((d) => d.points.map((p) => pointView(d.id, p, latest?.get(p.id))));
+    return this.options.config.devices.flatMap((d) => (d.points as readonly PointBaseConfig[]).map((p) => pointView(d.id, p, latest?.get(p.id))));
   }
 
   /** Writes a point in engineering units, through the same checks whoever asks (API, rules, fleet). */
@@ -173,7 +174,7 @@ export class Runtime {
       start: async () => {
         const uplink = this.uplink;
         this.pipeline = new Pipeline({
-          points: config.devices.flatMap((d) => d.points),
+          points: config.devices.flatMap((d): readonly PointBaseConfig[] => d.points),
           outbox: this.requireOutbox(),
           logger: logger.child({ component: "pipeline" }),
           onStored: uplink ? () => uplink.kick() : undefined,
@@ -186,7 +187,7 @@ export class Runtime {
           const log = logger.child({ component: "driver", device: device.id });
           // One device failing to start must not keep the others (or the agent) down.
           try {
-            const driver = await createDriver(device, { logger: log, clock: this.clock, shared });
+            const driver = await createDriver(device, { logger: log, clock: this.clock, shared, dataDir: resolve(config.dataDir) });
             await driver.start((samples) => pipeline.process(samples));
             this.drivers.push(driver);
             for (const p of device.points) writable.set(p.id, { config: p, driver });

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { Logger } from "../../edge/logger.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../simulators/broker/aedes-broker.js";
 import { startModbusSimulator, type ModbusSimulator } from "../../simulators/modbus/index.js";
+import type { OpcuaSimulator } from "../../simulators/opcua/index.js";
 import { AgentChild } from "./agent-child.js";
 import { listenWithFallback, pickPort } from "./ports.js";
 import type { AgentReadyMessage } from "../cli/commands/run.js";
@@ -11,6 +12,7 @@ export interface SimModeOptions {
   mqttPort: number;
   apiPort: number;
   modbusPort: number;
+  opcuaPort: number;
   dataDir: string;
   /** false: only the plant and the broker (run the agent yourself). */
   agent: boolean;
@@ -28,6 +30,7 @@ export interface SimModeOptions {
 export interface SimMode {
   broker: EmbeddedBroker;
   modbus: ModbusSimulator;
+  opcua: OpcuaSimulator;
   stop(): Promise<void>;
 }
 
@@ -51,13 +54,20 @@ export async function startSimMode(o: SimModeOptions): Promise<SimMode> {
     parts.push(modbus.value);
     if (modbus.fellBack) o.print(`port ${o.modbusPort} is busy: the Modbus simulator listens on ${modbus.value.port} instead`);
 
+    // node-opcua is loaded only here: `sim modbus` and the agent's Modbus-only runs never pay for it.
+    const { startOpcuaSimulator } = await import("../../simulators/opcua/index.js");
+    const pkiDir = resolve(o.dataDir, "sim", "opcua-sim-pki");
+    const opcua = await listenWithFallback(o.opcuaPort, (port) => startOpcuaSimulator({ host: o.host, port, pkiDir, logger: log }));
+    parts.push(opcua.value);
+    if (opcua.fellBack) o.print(`port ${o.opcuaPort} is busy: the OPC UA simulator listens on ${opcua.value.port} instead`);
+
     const broker = mqtt.value;
     const plant = modbus.value;
-    const readyInfo = { mqtt: broker.url, modbus: plant.url };
+    const readyInfo = { mqtt: broker.url, modbus: plant.url, opcua: opcua.value.endpointUrl };
 
     if (!o.agent) {
-      o.print(`ready mqtt=${broker.url} modbus=${plant.url}`);
-      return { broker, modbus: plant, stop: stopAll };
+      o.print(`ready mqtt=${broker.url} modbus=${plant.url} opcua=${readyInfo.opcua}`);
+      return { broker, modbus: plant, opcua: opcua.value, stop: stopAll };
     }
 
     const api = await pickPort(o.host, o.apiPort);
@@ -73,6 +83,7 @@ export async function startSimMode(o: SimModeOptions): Promise<SimMode> {
         ...process.env,
         EDGE_SIM_MQTT_URL: broker.url,
         EDGE_SIM_MODBUS_PORT: String(plant.port),
+        EDGE_SIM_OPCUA_URL: readyInfo.opcua,
         EDGE_SIM_API_PORT: String(api.port),
         EDGE_SIM_DATA_DIR: dataDir,
       },
@@ -88,27 +99,28 @@ export async function startSimMode(o: SimModeOptions): Promise<SimMode> {
     });
     parts.push(child);
     child.start();
-    return { broker, modbus: plant, stop: stopAll };
+    return { broker, modbus: plant, opcua: opcua.value, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
   }
 }
 
-function banner(msg: AgentReadyMessage, info: { mqtt: string; modbus: string }, dataDir: string): string[] {
+function banner(msg: AgentReadyMessage, info: { mqtt: string; modbus: string; opcua: string }, dataDir: string): string[] {
   const api = msg.api ? `http://${msg.api.host}:${msg.api.port}` : "(disabled)";
   const root = msg.topicRoot ?? `edge/${msg.deviceId}`;
   const { hostname, port } = new URL(info.mqtt);
   return [
-    `ready mqtt=${info.mqtt} api=${api} modbus=${info.modbus} device=${msg.deviceId} telemetry=${root}/telemetry`,
+    `ready mqtt=${info.mqtt} api=${api} modbus=${info.modbus} opcua=${info.opcua} device=${msg.deviceId} telemetry=${root}/telemetry`,
     "",
-    "Simulator mode is running: a simulated PLC, an MQTT broker and the agent.",
+    "Simulator mode is running: a simulated Modbus PLC and OPC UA server, an MQTT broker and the agent.",
     `  Live telemetry  mosquitto_sub -h ${hostname} -p ${port} -t 'edge/#' -v`,
     `  Status          curl ${api}/status`,
     `  Health          curl ${api}/health`,
     `  Metrics         curl ${api}/metrics`,
     `  Topics          ${root}/telemetry (JSON batches), ${root}/state (online/offline, retained)`,
     `  Modbus device   ${info.modbus} unit 1 (register map: simulators/modbus/README.md)`,
+    `  OPC UA server   ${info.opcua} (address space: simulators/opcua/README.md)`,
     `  Data            ${dataDir}`,
     "Press Ctrl-C to stop.",
     "",

@@ -48,6 +48,8 @@ export interface Driver {
    * convert it with `toRaw` from edge/pipeline/scaling.ts first, as samples are scaled after the driver.
    */
   write(point: string, value: SampleValue): Promise<void>;
+  /** Calls a method on the device (OPC UA methods), for rules and the API; absent where the protocol has none. */
+  call?(method: string, args: SampleValue[]): Promise<SampleValue[]>;
   status(): DriverStatus;
   stop(): Promise<void>;
 }
@@ -58,4 +60,6 @@ export interface DriverContext {
   clock: Clock;
   /** Connections shared between drivers (one serial line, several devices). */
   shared: SharedResources;
+  /** The agent's data folder (absolute); drivers keep state under it (OPC UA: {dataDir}/pki). Default ./data. */
+  dataDir?: string;
 }

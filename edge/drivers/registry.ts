@@ -2,13 +2,14 @@ import type { z } from "zod";
 import type { Driver, DriverContext } from "./driver.js";
 import { modbusRtuDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusTcpDeviceSchema, type ModbusDeviceConfig } from "./modbus/config.js";
 import { serialLineConflicts } from "./modbus/lines.js";
+import { opcuaDeviceSchema, type OpcuaDeviceConfig } from "./opcua/config.js";
 
 /**
  * Every protocol the agent speaks: the device config schemas (light, loaded always so that configs
  * validate) and a factory that imports the driver itself only when a device needs it, so a Modbus-only
  * gateway never loads an OPC UA stack. Adding a protocol = a folder and its entries here.
  */
-export const deviceSchemas = [modbusTcpDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusRtuDeviceSchema] as const;
+export const deviceSchemas = [modbusTcpDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusRtuDeviceSchema, opcuaDeviceSchema] as const;
 
 export type DeviceConfig = z.output<(typeof deviceSchemas)[number]>;
 
@@ -19,10 +20,16 @@ const modbus: Factory<ModbusDeviceConfig> = async (config, ctx) => {
   return new ModbusDriver(config, ctx);
 };
 
+const opcua: Factory<OpcuaDeviceConfig> = async (config, ctx) => {
+  const { OpcuaDriver } = await import("./opcua/driver.js");
+  return new OpcuaDriver(config, ctx);
+};
+
 const factories: { [P in DeviceConfig["protocol"]]: Factory<Extract<DeviceConfig, { protocol: P }>> } = {
   "modbus-tcp": modbus,
   "modbus-rtu-tcp": modbus,
   "modbus-rtu": modbus,
+  opcua,
 };
 
 export async function createDriver(config: DeviceConfig, ctx: DriverContext): Promise<Driver> {

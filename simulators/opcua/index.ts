@@ -241,6 +241,7 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions = {}): 
     acceptAnyClientCertificate: options.acceptAnyClientCertificate ?? true,
     bulkCount,
     state,
+    logger,
   };
 
   let run: ServerRun | null = null;

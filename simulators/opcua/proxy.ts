@@ -6,6 +6,14 @@
  */
 import { createServer, connect, type Server, type Socket, type AddressInfo } from "node:net";
 
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Chunks towards the client waiting for their time (latency fault). */
+  queue: Array<{ due: number; chunk: Buffer }>;
+  timer: NodeJS.Timeout | null;
+}
+
 export interface RelayOptions {
   host: string;
   port: number;
@@ -14,7 +22,7 @@ export interface RelayOptions {
 export class Relay {
   private server: Server | null = null;
   private target: number | null = null;
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
+  private readonly pairs = new Set<Pair>();
   /** Added before each chunk towards the client, in ms. */
   latencyMs = 0;
   /** Connections accepted since start. */
@@ -50,6 +58,8 @@ export class Relay {
   /** Cuts every open connection (both directions), like a cable pulled out. */
   dropAll(): void {
     for (const p of this.pairs) {
+      if (p.timer) clearTimeout(p.timer);
+      p.queue.length = 0;
       p.client.destroy();
       p.upstream.destroy();
     }
@@ -74,9 +84,11 @@ export class Relay {
     const upstream = connect(this.target, "127.0.0.1");
     upstream.setNoDelay(true);
     upstream.on("error", () => undefined);
-    const pair = { client, upstream };
+    const pair: Pair = { client, upstream, queue: [], timer: null };
     this.pairs.add(pair);
     const end = () => {
+      if (pair.timer) clearTimeout(pair.timer);
+      pair.queue.length = 0;
       this.pairs.delete(pair);
       client.destroy();
       upstream.destroy();
@@ -89,19 +101,33 @@ export class Relay {
         upstream.once("drain", () => client.resume());
       }
     });
-    upstream.on("data", (chunk) => {
-      const delay = this.latencyMs;
-      if (delay <= 0) {
+    upstream.on("data", (chunk: Buffer) => {
+      const now = performance.now();
+      if (pair.queue.length === 0 && this.latencyMs <= 0) {
         if (!client.write(chunk)) {
           upstream.pause();
           client.once("drain", () => upstream.resume());
         }
         return;
       }
-      // Same delay for every chunk of a connection, so timers fire in order and the stream stays intact.
-      setTimeout(() => {
-        if (!client.destroyed) client.write(chunk);
-      }, delay);
+      // One queue per connection, drained in order: a chunk never overtakes an earlier one, even when
+      // the latency changes meanwhile (OPC UA checks sequence numbers).
+      pair.queue.push({ due: now + this.latencyMs, chunk });
+      this.schedule(pair);
     });
+  }
+
+  private schedule(pair: Pair): void {
+    if (pair.timer || pair.queue.length === 0) return;
+    const head = pair.queue[0] as { due: number };
+    pair.timer = setTimeout(() => {
+      pair.timer = null;
+      const now = performance.now();
+      while (pair.queue.length > 0 && (pair.queue[0] as { due: number }).due <= now + 1) {
+        const { chunk } = pair.queue.shift() as { chunk: Buffer };
+        if (!pair.client.destroyed) pair.client.write(chunk);
+      }
+      this.schedule(pair);
+    }, Math.max(0, head.due - performance.now()));
   }
 }

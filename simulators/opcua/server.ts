@@ -4,9 +4,11 @@
  * simulator's state, which outlives the server (a restart keeps the counters and written setpoints).
  */
 import { join } from "node:path";
-import { OPCUAServer } from "node-opcua-server";
+import { OPCUAServer, Subscription } from "node-opcua-server";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
-import { DataType, VariantArrayType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, type StatusCode } from "node-opcua-client";
+import { format } from "node:util";
+import { DataType, VariantArrayType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant, setErrorLogger, setWarningLogger, type StatusCode } from "node-opcua-client";
+import type { Logger } from "pino";
 import { factoryVariables, variableKey, type FactoryVariable, type SimDataType } from "./factory.js";
 
 export type SimSecurityPolicy = "None" | "Basic256Sha256" | "Aes128_Sha256_RsaOaep";
@@ -40,6 +42,7 @@ export interface ServerRunOptions {
   acceptAnyClientCertificate: boolean;
   bulkCount: number;
   state: SimState;
+  logger?: Logger | undefined;
 }
 
 export interface ServerRun {
@@ -52,6 +55,18 @@ export interface ServerRun {
   monitoredItems(): number;
   shutdown(): Promise<void>;
 }
+
+let libraryLogger: Logger | null = null;
+/** node-opcua prints to the console; in the simulator its lines go to the simulator's logger at debug level. */
+setWarningLogger((...args: unknown[]) => libraryLogger?.debug(format(...args)));
+setErrorLogger((...args: unknown[]) => libraryLogger?.debug(format(...args)));
+
+/**
+ * node-opcua caps a publish response at 1000 notifications, which limits a subscription to about
+ * 1000 values per publishing cycle whatever the client asks; a PLC-class server sends what it has.
+ * The load tests (10,000 items at 100 ms) need the simulator not to be that bottleneck.
+ */
+Subscription.maxNotificationPerPublishHighLimit = 50_000;
 
 const dataTypes: Record<SimDataType, DataType> = {
   Boolean: DataType.Boolean,
@@ -106,6 +121,7 @@ function statusCode(name: string | null): StatusCode {
 }
 
 export async function startServerRun(o: ServerRunOptions): Promise<ServerRun> {
+  if (o.logger) libraryLogger ??= o.logger.child({ component: "node-opcua" });
   const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(o.pkiDir, "server"), automaticallyAcceptUnknownCertificate: o.acceptAnyClientCertificate });
   const userCertificateManager = new OPCUACertificateManager({ rootFolder: join(o.pkiDir, "users"), automaticallyAcceptUnknownCertificate: true });
   const server = new OPCUAServer({

@@ -40,7 +40,7 @@ describe("edge-agent sim (the simulator mode, as a user runs it)", () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "edge-sim-e2e-"));
-    sim = new CliProcess(["sim", "--mqtt-port", "0", "--api-port", "0", "--modbus-port", "0", "--data-dir", dataDir]);
+    sim = new CliProcess(["sim", "--mqtt-port", "0", "--api-port", "0", "--modbus-port", "0", "--opcua-port", "0", "--data-dir", dataDir]);
     const line = await sim.waitForLine(/^ready .*api=/, 30_000);
     ready = parseReadyLine(line);
     // An independent subscriber: it shares nothing with the agent but the broker's address.
@@ -62,6 +62,7 @@ describe("edge-agent sim (the simulator mode, as a user runs it)", () => {
     expect(ready.mqtt).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.api).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.modbus).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(ready.opcua).toMatch(/^opc\.tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.telemetry).toBe(`edge/${ready.device}/telemetry`);
     expect(sim.stdout).toContain("mosquitto_sub");
   });
@@ -77,6 +78,8 @@ describe("edge-agent sim (the simulator mode, as a user runs it)", () => {
     expect(new Set(temps).size).toBeGreaterThan(1);
     for (const t of temps) expect(t).toBeGreaterThanOrEqual(19.9), expect(t).toBeLessThanOrEqual(80.1);
     // The uint64 energy meter starts above 2^53: it must arrive as an exact decimal string.
+    // The OPC UA machine's subscription delivers too.
+    await waitFor("OPC UA strokes", () => (new Set(valuesOf("line1.press1.strokes")).size >= 2 ? true : undefined), 20_000);
     const energy = valuesOf("plc1.energy");
     expect(typeof energy[0]).toBe("string");
     expect(BigInt(energy[0] as string)).toBeGreaterThan(2n ** 53n);
@@ -95,8 +98,9 @@ describe("edge-agent sim (the simulator mode, as a user runs it)", () => {
     expect(body.version).toBe(pkg.version);
     expect(body.deviceId).toBe(ready.device);
     expect(body.uptimeS).toBeGreaterThan(0);
-    expect(body.drivers).toHaveLength(1);
+    expect(body.drivers).toHaveLength(2);
     expect(body.drivers[0]).toMatchObject({ id: "plc1", connected: true });
+    expect(body.drivers[1]).toMatchObject({ id: "line1", protocol: "opcua", connected: true });
     expect(body.drivers[0]?.counters.requests).toBeGreaterThan(0);
     expect(body.outbox.sent).toBeGreaterThan(0);
     expect(body.outbox.lastSeq).toBeGreaterThanOrEqual(body.outbox.sent);
@@ -126,7 +130,7 @@ describe("edge-agent sim (the simulator mode, as a user runs it)", () => {
   });
 
   it("stops everything on Ctrl-C (SIGINT) with exit code 0 and frees every port", async () => {
-    const ports = [ready.mqtt, ready.api, ready.modbus].map((u) => Number(new URL(u ?? "").port));
+    const ports = [ready.mqtt, ready.api, ready.modbus, ready.opcua].map((u) => Number(new URL(u ?? "").port));
     const code = await sim.stop("SIGINT");
     expect(code).toBe(0);
     for (const port of ports) expect(await portOpen(port)).toBe(false);

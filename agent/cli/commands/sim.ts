@@ -2,17 +2,11 @@ import { fileURLToPath } from "node:url";
 import { simulatorConfigPath } from "../../paths.js";
 import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, parseLogLevel, type Command, type OptionValues } from "../command.js";
-import type { Logger } from "pino";
+import { port, print } from "./sim-args.js";
+import { runModbusSimulator } from "./sim-modbus.js";
+import { runOpcuaSimulator } from "./sim-opcua.js";
 
-function port(values: OptionValues, name: string, fallback: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (typeof raw !== "string" || !/^\d+$/.test(raw) || n > 65535) throw new UsageError(`--${name} must be a port 0..65535 (0 = any free port), got ${JSON.stringify(raw)}`);
-  return n;
-}
 
-const print = (line: string) => process.stdout.write(line + "\n");
 
 /** Resolves when SIGINT/SIGTERM arrives (or `fatal` is called); a second signal exits at once. */
 function untilStopped(): { done: Promise<number>; fatal: (reason: string) => void } {
@@ -39,68 +33,16 @@ function untilStopped(): { done: Promise<number>; fatal: (reason: string) => voi
   };
 }
 
-function positiveInt(values: OptionValues, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  if (typeof raw !== "string" || !/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
 
-/** `edge-agent sim modbus`: the Modbus simulator alone (TCP or RTU), optionally with its control endpoint. */
-async function runModbusSimulator(values: OptionValues, host: string, logger: Logger, done: Promise<number>): Promise<number> {
-  for (const other of ["mqtt-port", "api-port", "data-dir", "no-agent"]) {
-    if (values[other] !== undefined) throw new UsageError(`--${other} is for the full simulator mode, not for "sim modbus"`);
-  }
-  const rtu = typeof values.rtu === "string" ? values.rtu : undefined;
-  if (values.rtu !== undefined && (rtu === undefined || rtu === "")) throw new UsageError("--rtu needs the path of a serial device");
-  if (rtu !== undefined && (values.port !== undefined || values["modbus-port"] !== undefined)) throw new UsageError("--rtu and --port exclude each other: an RTU slave has no TCP port");
-  if (rtu === undefined && values.baud !== undefined) throw new UsageError("--baud goes with --rtu");
-  const baudRate = positiveInt(values, "baud");
-  const tickMs = positiveInt(values, "tick-ms");
-  const tcpPort = values.port !== undefined ? port(values, "port", 5020) : port(values, "modbus-port", 5020);
-  const controlPort = values["control-port"] !== undefined ? port(values, "control-port", 0) : undefined;
-  const profilePath = typeof values.config === "string" ? values.config : undefined;
-
-  const { loadModbusProfile, startModbusSimulator, startModbusRtuSimulator, startModbusControlServer } = await import("../../../simulators/modbus/index.js");
-  const { listenWithFallback } = await import("../../sim/ports.js");
-  let sim: import("../../../simulators/modbus/index.js").ModbusSimulatorControls;
-  let control: import("../../../simulators/modbus/index.js").ModbusControlServer | undefined;
-  try {
-    const profile = profilePath !== undefined ? await loadModbusProfile(profilePath) : undefined;
-    const common = { logger, ...(profile !== undefined ? { profile } : {}), ...(tickMs !== undefined ? { tickMs } : {}) };
-    if (rtu !== undefined) {
-      sim = await startModbusRtuSimulator({ ...common, path: rtu, ...(baudRate !== undefined ? { baudRate } : {}) });
-    } else {
-      const { value, fellBack } = await listenWithFallback(tcpPort, (p) => startModbusSimulator({ ...common, host, port: p }));
-      if (fellBack) print(`the default port is busy: the Modbus simulator listens on ${value.port} instead`);
-      sim = value;
-    }
-  } catch (err) {
-    process.stderr.write(`edge-agent sim modbus: could not start: ${errorMessage(err)}\n`);
-    return EXIT.failed;
-  }
-  try {
-    if (controlPort !== undefined) control = await startModbusControlServer(sim, { port: controlPort, logger });
-  } catch (err) {
-    process.stderr.write(`edge-agent sim modbus: could not start the control endpoint: ${errorMessage(err)}\n`);
-    await sim.stop();
-    return EXIT.failed;
-  }
-  print(`ready modbus=${sim.url}${control !== undefined ? ` control=${control.url}` : ""}`);
-  const code = await done;
-  await control?.close();
-  await sim.stop();
-  return code;
-}
 
 export const simCommand: Command = {
   name: "sim",
   summary: "Simulator mode: simulated machines, an embedded MQTT broker and the agent",
-  help: `Usage: edge-agent sim [modbus] [options]
+  help: `Usage: edge-agent sim [modbus | opcua] [options]
 
-Without a target: starts a simulated Modbus PLC, an embedded MQTT broker and the agent (as a child
+Without a target: starts a simulated Modbus PLC and OPC UA server, an embedded MQTT broker and the agent (as a child
 process, with agent/config/examples/simulator.yaml), then prints one line
-  ready mqtt=URL api=URL modbus=URL device=ID telemetry=TOPIC
+  ready mqtt=URL api=URL modbus=URL opcua=URL device=ID telemetry=TOPIC
 and where to look. Killing the agent leaves the plant and the broker running (it is restarted).
 Ctrl-C stops everything. A busy default port falls back to a free one, and the ready line says so.
 
@@ -109,6 +51,7 @@ Options:
       --mqtt-port N        embedded broker port (default 1883; 0 = any free port)
       --api-port N         the agent's local API port (default 8080)
       --modbus-port N      Modbus simulator port (default 5020)
+      --opcua-port N       OPC UA simulator port (default 4840)
       --data-dir DIR       where the agent keeps its data (default ./data; the agent uses DIR/sim)
       --config FILE        run the agent with this config instead of the example
       --no-agent           start only the plant and the broker
@@ -129,7 +72,14 @@ as an RTU slave on a serial device; prints one line
       --tick-ms N          how often the signals are updated (default 100)
       --control-port N     also serve the HTTP control endpoint on 127.0.0.1:N (0 = any free port):
                            GET /stats, GET|PUT|DELETE /faults, POST /offline?seconds=N[&unit=U], POST /online
-      --log-level LEVEL    log level (default info)`,
+      --log-level LEVEL    log level (default info)
+
+edge-agent sim opcua: only the OPC UA factory server (simulators/opcua/README.md); prints
+  ready opcua=opc.tcp://HOST:PORT thumbprint=SHA1
+
+      --port N             OPC UA port (default 4840; 0 = any free port; --opcua-port works too)
+      --bulk N             add N extra changing variables (for load tests)
+      --data-dir DIR       the server's PKI goes to DIR/sim/opcua-sim-pki (default ./data)`,
   options: {
     host: { type: "string" },
     "mqtt-port": { type: "string" },
@@ -145,21 +95,23 @@ as an RTU slave on a serial device; prints one line
     baud: { type: "string" },
     "tick-ms": { type: "string" },
     "control-port": { type: "string" },
+    // sim opcua
+    "opcua-port": { type: "string" },
+    bulk: { type: "string" },
   },
   positionals: true,
   async run(values, positionals) {
     const [target = "all", ...rest] = positionals;
-    if (rest.length > 0 || !["all", "modbus"].includes(target)) throw new UsageError(`sim takes no target or "modbus", got "${positionals.join(" ")}"`);
+    if (rest.length > 0 || !["all", "modbus", "opcua"].includes(target)) throw new UsageError(`sim takes no target, "modbus" or "opcua", got "${positionals.join(" ")}"`);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
     const level = parseLogLevel(values["log-level"]) ?? "info";
     const [{ createLogger }, { startSimMode }] = await Promise.all([import("../../log.js"), import("../../sim/mode.js")]);
     const logger = createLogger({ level, name: "sim" });
     const stopped = untilStopped();
 
-    if (target === "modbus") {
-      return runModbusSimulator(values, host, logger, stopped.done);
-    }
-    for (const only of ["port", "rtu", "baud", "tick-ms", "control-port"]) {
+    if (target === "modbus") return runModbusSimulator(values, host, logger, stopped.done);
+    if (target === "opcua") return runOpcuaSimulator(values, host, logger, stopped.done);
+    for (const only of ["port", "rtu", "baud", "tick-ms", "control-port", "bulk"]) {
       if (values[only] !== undefined) throw new UsageError(`--${only} is for "sim modbus"`);
     }
 
@@ -170,6 +122,7 @@ as an RTU slave on a serial device; prints one line
         mqttPort: port(values, "mqtt-port", 1883),
         apiPort: port(values, "api-port", 8080),
         modbusPort: port(values, "modbus-port", 5020),
+        opcuaPort: port(values, "opcua-port", 4840),
         dataDir: typeof values["data-dir"] === "string" ? values["data-dir"] : "./data",
         agent: values["no-agent"] !== true,
         configPath: typeof values.config === "string" ? values.config : simulatorConfigPath(),

@@ -4,6 +4,7 @@ import { footprintScenario } from "./footprint.js";
 import { modbusPollScenario } from "./modbus-poll.js";
 import { modbusSimScenario } from "./modbus-sim.js";
 import { agentLoadScenario } from "./agent-load.js";
+import { opcuaScenario } from "./opcua.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
-export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario];
+export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario];
