@@ -100,6 +100,8 @@ describe("MqttUplink with multi-record rows", () => {
     }
     // whatever survived the bound is delivered (by a full batch or by the delay), and nothing else
     await waitFor("the outbox drained", () => (o.stats().pending === 0 ? true : undefined), 5000);
+    // The broker acknowledges the publisher before the observer has the message: wait for the last seq.
+    await waitFor("the last seq at the observer", () => (seqsReceived().includes(100) ? true : undefined), 5000);
     const seqs = seqsReceived();
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(seqs.slice(-20)).toEqual(Array.from({ length: 20 }, (_, i) => 81 + i));
