@@ -1,8 +1,9 @@
-import type { Driver, DriverContext, DriverStatus, ConnectionState, DriverCounters } from "../driver.js";
+import type { Driver, DriverContext, DriverStatus, ConnectionState } from "../driver.js";
 import type { Sample, SampleSink, SampleValue } from "../../model.js";
 import { EdgeError, errorMessage } from "../../errors.js";
 import { Backoff } from "../backoff.js";
 import { LatencyWindow } from "../latency.js";
+import { DriverStats } from "../driver-stats.js";
 import type { ModbusDeviceConfig, ModbusPointConfig } from "./config.js";
 import { planPolls, type PollGroup, type ReadBlock } from "./plan.js";
 import { classifyModbusError, type ModbusErrorKind } from "./errors.js";
@@ -22,18 +23,14 @@ type BlockReader = (client: ModbusClient) => Promise<{ data: ReadonlyArray<numbe
  */
 export class ModbusDriver implements Driver {
   readonly id: string;
+  private readonly stats: DriverStats<ModbusErrorKind>;
   private readonly groups: PollGroup[];
   private readonly pointsById: Map<string, ModbusPointConfig>;
   private readonly backoff = new Backoff();
   private readonly latency = new LatencyWindow();
-  private readonly counters: DriverCounters = { polls: 0, requests: 0, errors: 0, samples: 0, overruns: 0 };
-  private readonly errorsByKind: Record<ModbusErrorKind, number> = { timeout: 0, exception: 0, crc: 0, corrupt: 0, connection: 0, other: 0 };
   /** The request function of each read block, made once: a poll only replays them. */
   private readonly readers = new Map<ReadBlock, BlockReader>();
   private state: ConnectionState = "disconnected";
-  private lastError: string | null = null;
-  private lastErrorAt: number | null = null;
-  private lastSuccessAt: number | null = null;
   private sink: SampleSink | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly busy = new Set<PollGroup>();
@@ -50,6 +47,7 @@ export class ModbusDriver implements Driver {
     private readonly ctx: DriverContext,
   ) {
     this.id = config.id;
+    this.stats = new DriverStats<ModbusErrorKind>(["timeout", "exception", "crc", "corrupt", "connection", "other"], ctx.clock, ctx.logger);
     this.groups = planPolls(config.points, config);
     this.pointsById = new Map(config.points.map((p) => [p.id, p]));
     for (const group of this.groups) for (const block of group.blocks) this.readers.set(block, readerFor(block));
@@ -87,11 +85,7 @@ export class ModbusDriver implements Driver {
       state: this.state,
       connected: this.state === "connected",
       endpoint: this.endpoint(),
-      lastError: this.lastError,
-      lastErrorAt: this.lastErrorAt,
-      lastSuccessAt: this.lastSuccessAt,
-      counters: { ...this.counters },
-      errorsByKind: { ...this.errorsByKind },
+      ...this.stats.snapshot(),
       latencyMs: this.latency.percentiles(),
     };
   }
@@ -103,14 +97,14 @@ export class ModbusDriver implements Driver {
     const link = this.link;
     if (!link || this.state !== "connected") throw new EdgeError("DEVICE_OFFLINE", `device ${this.id} is not connected`);
     const write = writePoint(point, value, this.config.writeFunction);
-    this.counters.requests++;
+    this.stats.counters.requests++;
     const started = performance.now();
     try {
       await link.run(this.config.unitId, this.config.timeoutMs, write);
       this.latency.record(performance.now() - started);
     } catch (err) {
       const c = classifyModbusError(err);
-      this.countError(c.kind, c.message);
+      this.stats.countError(c.kind, c.message);
       throw new EdgeError("WRITE_FAILED", `writing ${pointId} failed: ${c.message}`, { cause: err });
     }
   }
@@ -133,23 +127,23 @@ export class ModbusDriver implements Driver {
   private async cycle(group: PollGroup): Promise<void> {
     if (this.stopped) return;
     if (this.busy.has(group)) {
-      this.counters.overruns++;
+      this.stats.counters.overruns++;
       return;
     }
     this.busy.add(group);
     const started = this.ctx.clock();
-    this.counters.polls++;
+    this.stats.counters.polls++;
     try {
       const link = this.link;
       if (link && this.state === "connected" && link.isOpen) await this.pollGroup(group);
       else if (await this.ensureConnected()) await this.pollGroup(group);
     } catch (err) {
       // pollGroup handles its own errors; anything reaching here is a bug, which must not kill the loop.
-      this.countError("other", errorMessage(err));
+      this.stats.countError("other", errorMessage(err));
     } finally {
       this.busy.delete(group);
       const elapsed = this.ctx.clock() - started;
-      if (elapsed > group.pollMs) this.counters.overruns += Math.floor(elapsed / group.pollMs);
+      if (elapsed > group.pollMs) this.stats.counters.overruns += Math.floor(elapsed / group.pollMs);
       this.schedule(group, group.pollMs - (elapsed % group.pollMs));
     }
   }
@@ -160,7 +154,7 @@ export class ModbusDriver implements Driver {
     if (this.state === "connected" && link.isOpen) return true;
     if (this.state === "connected") {
       // The device (or the network) closed the connection between two polls.
-      this.countError("connection", "connection closed by the device");
+      this.stats.countError("connection", "connection closed by the device");
       this.markDisconnected("connection closed by the device");
     }
     if (this.ctx.clock() < this.nextConnectAt) return false;
@@ -173,7 +167,7 @@ export class ModbusDriver implements Driver {
       this.ctx.logger.info({ endpoint: this.endpoint() }, "modbus device connected");
       return true;
     } catch (err) {
-      this.countError("connection", errorMessage(err));
+      this.stats.countError("connection", errorMessage(err));
       this.markDisconnected(errorMessage(err));
       return false;
     }
@@ -213,7 +207,7 @@ export class ModbusDriver implements Driver {
       const from = samples.length;
       decodeBlock(block, result.data, ts, samples);
       if (this.badPoints.size > 0) for (let i = from; i < samples.length; i++) this.badPoints.delete(samples[i]!.point);
-      this.lastSuccessAt = ts;
+      this.stats.lastSuccessAt = ts;
       return true;
     }
     if (result.kind === "connection" || !this.link?.isOpen) {
@@ -232,7 +226,7 @@ export class ModbusDriver implements Driver {
     const reader = this.readers.get(block);
     if (!link || !reader) return { ok: false, kind: "connection", message: "no link" };
     for (let attempt = 0; ; attempt++) {
-      this.counters.requests++;
+      this.stats.counters.requests++;
       const started = performance.now();
       try {
         const { data } = await link.run(this.config.unitId, this.config.timeoutMs, reader);
@@ -240,7 +234,7 @@ export class ModbusDriver implements Driver {
         return { ok: true, data };
       } catch (err) {
         const c = classifyModbusError(err);
-        this.countError(c.kind, c.message);
+        this.stats.countError(c.kind, c.message);
         if (!c.retryable || attempt >= this.config.retries || this.stopped) return { ok: false, kind: c.kind, message: c.message };
       }
     }
@@ -261,22 +255,9 @@ export class ModbusDriver implements Driver {
   }
 
   private deliver(samples: Sample[]): void {
-    if (samples.length === 0 || !this.sink) return;
-    this.counters.samples += samples.length;
-    try {
-      this.sink(samples);
-    } catch (err) {
-      // A failing consumer is the runtime's problem to report; the poll loop must go on.
-      this.ctx.logger.error({ err: errorMessage(err) }, "sample sink failed");
-    }
+    this.stats.deliver(this.sink, samples);
   }
 
-  private countError(kind: ModbusErrorKind, message: string): void {
-    this.counters.errors++;
-    this.errorsByKind[kind]++;
-    this.lastError = `${kind}: ${message}`;
-    this.lastErrorAt = this.ctx.clock();
-  }
 }
 
 /** The request that reads one block, by table. */

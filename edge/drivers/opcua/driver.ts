@@ -1,9 +1,10 @@
 import { resolve } from "node:path";
+import { DriverStats } from "../driver-stats.js";
 import { Backoff } from "../backoff.js";
 import { LatencyWindow } from "../latency.js";
 import { EdgeError, errorMessage } from "../../errors.js";
 import type { Sample, SampleSink, SampleValue } from "../../model.js";
-import type { ConnectionState, Driver, DriverContext, DriverCounters, DriverStatus } from "../driver.js";
+import type { ConnectionState, Driver, DriverContext, DriverStatus } from "../driver.js";
 import type { OpcuaDeviceConfig, OpcuaPointConfig } from "./config.js";
 import { explainOpcuaError, type OpcuaErrorKind } from "./errors.js";
 import { RateMeter } from "./rate.js";
@@ -35,17 +36,13 @@ export interface OpcuaDriverStatus extends DriverStatus {
  */
 export class OpcuaDriver implements Driver {
   readonly id: string;
+  private readonly stats: DriverStats<OpcuaErrorKind>;
   readonly pkiDir: string;
   private readonly pointsById: Map<string, OpcuaPointConfig>;
   private readonly backoff = new Backoff();
   private readonly latency = new LatencyWindow();
   private readonly rate: RateMeter;
-  private readonly counters: DriverCounters = { polls: 0, requests: 0, errors: 0, samples: 0, overruns: 0 };
-  private readonly errorsByKind: Record<OpcuaErrorKind, number> = { connection: 0, security: 0, session: 0, subscription: 0, timeout: 0, request: 0, other: 0 };
   private state: ConnectionState = "disconnected";
-  private lastError: string | null = null;
-  private lastErrorAt: number | null = null;
-  private lastSuccessAt: number | null = null;
   private untrusted: string | null = null;
   private sink: SampleSink | null = null;
   private stopped = true;
@@ -61,6 +58,7 @@ export class OpcuaDriver implements Driver {
     private readonly ctx: OpcuaDriverContext,
   ) {
     this.id = config.id;
+    this.stats = new DriverStats<OpcuaErrorKind>(["connection", "security", "session", "subscription", "timeout", "request", "other"], ctx.clock, ctx.logger);
     this.pointsById = new Map(config.points.map((p) => [p.id, p]));
     this.pkiDir = resolve(config.pkiDir ?? resolve(ctx.dataDir ?? "./data", "pki"));
     this.rate = new RateMeter(ctx.clock, 5);
@@ -99,11 +97,7 @@ export class OpcuaDriver implements Driver {
       state: this.state,
       connected: this.state === "connected",
       endpoint: `${this.config.endpointUrl} (${this.config.securityPolicy}/${this.config.securityMode})`,
-      lastError: this.lastError,
-      lastErrorAt: this.lastErrorAt,
-      lastSuccessAt: this.lastSuccessAt,
-      counters: { ...this.counters },
-      errorsByKind: { ...this.errorsByKind },
+      ...this.stats.snapshot(),
       latencyMs: this.latency.percentiles(),
       session: s === null ? "none" : s.reconnecting ? "reconnecting" : "active",
       securityPolicy: this.config.securityPolicy,
@@ -149,19 +143,19 @@ export class OpcuaDriver implements Driver {
 
   private requireSession(): OpcuaSession {
     const session = this.session;
-    if (!session || this.state !== "connected") throw new EdgeError("DEVICE_OFFLINE", `device ${this.id} is not connected${this.lastError ? `: ${this.lastError}` : ""}`);
+    if (!session || this.state !== "connected") throw new EdgeError("DEVICE_OFFLINE", `device ${this.id} is not connected${this.stats.lastError ? `: ${this.stats.lastError}` : ""}`);
     return session;
   }
 
   private async request<T>(run: () => Promise<T>): Promise<T> {
-    this.counters.requests++;
+    this.stats.counters.requests++;
     const started = performance.now();
     try {
       const result = await run();
       this.latency.record(performance.now() - started);
       return result;
     } catch (err) {
-      if (!(err instanceof EdgeError) || err.code === "REQUEST_FAILED") this.countError("request", errorMessage(err));
+      if (!(err instanceof EdgeError) || err.code === "REQUEST_FAILED") this.stats.countError("request", errorMessage(err));
       throw err;
     }
   }
@@ -185,12 +179,12 @@ export class OpcuaDriver implements Driver {
       clock: this.ctx.clock,
       onSamples: (samples) => this.deliver(samples),
       onNotifications: (n) => this.rate.add(n),
-      onPoll: () => this.counters.polls++,
-      onOverrun: () => this.counters.overruns++,
+      onPoll: () => this.stats.counters.polls++,
+      onOverrun: () => this.stats.counters.overruns++,
       onConnectionLost: (reason) => this.connectionLost(reason),
       onRestored: () => this.restored(),
       onBroken: (reason) => void this.restart(session, reason),
-      onError: (kind, message) => this.countError(kind, message),
+      onError: (kind, message) => this.stats.countError(kind, message),
     });
     try {
       await session.open();
@@ -202,7 +196,7 @@ export class OpcuaDriver implements Driver {
       this.state = "connected";
       this.untrusted = null;
       this.backoff.reset();
-      this.lastSuccessAt = this.ctx.clock();
+      this.stats.lastSuccessAt = this.ctx.clock();
       this.failureLogged = false;
       this.ctx.logger.info({ endpoint: this.config.endpointUrl, ...session.summary() }, "opcua device connected");
       // The initial values (and refusals) arrive through the subscription and the first poll.
@@ -217,7 +211,7 @@ export class OpcuaDriver implements Driver {
       if (this.stopped) return;
       const explained = explainOpcuaError(err, { endpointUrl: this.config.endpointUrl, pkiDir: this.pkiDir, since: this.ctx.clock() });
       this.untrusted = explained.untrustedServer ? (explained.untrustedServer.thumbprint ?? "unknown") : null;
-      this.countError(explained.kind, explained.message);
+      this.stats.countError(explained.kind, explained.message);
       this.state = "disconnected";
       const delay = this.backoff.next();
       const details = { endpoint: this.config.endpointUrl, reason: explained.message, retryInMs: delay };
@@ -233,7 +227,7 @@ export class OpcuaDriver implements Driver {
   private connectionLost(reason: string): void {
     if (this.stopped) return;
     this.state = "connecting";
-    this.countError("connection", reason);
+    this.stats.countError("connection", reason);
     this.ctx.logger.warn({ endpoint: this.config.endpointUrl, reason }, "opcua connection lost; reconnecting");
     this.emitBad(`connection lost: ${reason}`);
   }
@@ -241,7 +235,7 @@ export class OpcuaDriver implements Driver {
   private restored(): void {
     if (this.stopped) return;
     this.state = "connected";
-    this.lastSuccessAt = this.ctx.clock();
+    this.stats.lastSuccessAt = this.ctx.clock();
     this.backoff.reset();
     this.ctx.logger.info({ endpoint: this.config.endpointUrl }, "opcua session restored");
   }
@@ -252,7 +246,7 @@ export class OpcuaDriver implements Driver {
     if (this.stopped || this.session !== session) return;
     this.session = null;
     this.state = "disconnected";
-    this.countError("session", reason);
+    this.stats.countError("session", reason);
     this.ctx.logger.warn({ endpoint: this.config.endpointUrl, reason }, "opcua session lost; starting over");
     this.emitBad(`session lost: ${reason}`);
     await session.close();
@@ -275,19 +269,7 @@ export class OpcuaDriver implements Driver {
       if (s.quality === "bad") this.badPoints.add(s.point);
       else if (this.badPoints.size > 0) this.badPoints.delete(s.point);
     }
-    this.counters.samples += samples.length;
-    try {
-      this.sink(samples);
-    } catch (err) {
-      // A failing consumer is the runtime's problem to report; the driver must go on.
-      this.ctx.logger.error({ err: errorMessage(err) }, "sample sink failed");
-    }
+    this.stats.deliver(this.sink, samples);
   }
 
-  private countError(kind: OpcuaErrorKind, message: string): void {
-    this.counters.errors++;
-    this.errorsByKind[kind]++;
-    this.lastError = `${kind}: ${message}`;
-    this.lastErrorAt = this.ctx.clock();
-  }
 }
