@@ -116,7 +116,8 @@ async function runAgent(ctx: BenchContext, endpointUrl: string, items: number, p
     points: ids.map((nodeId, i) => ({ id: `b${i}`, nodeId })),
   });
   const outbox = new SqliteOutbox({ path: join(dir, "edge.db"), maxRows: 50_000_000, maxAgeMs: 0, synchronous: "normal" });
-  const pipeline = new Pipeline({ points: config.points, outbox, logger });
+  // The agent commits readings in 20 ms windows by default (store.commitDelayMs): measure that path.
+  const pipeline = new Pipeline({ points: config.points, outbox, logger, commitDelayMs: 20 });
   const driver = new OpcuaDriver(config, { logger, clock: Date.now, shared: new SharedResources(), dataDir: dir });
   const t0 = performance.now();
   try {
