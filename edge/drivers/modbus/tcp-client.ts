@@ -1,5 +1,18 @@
 import { connect as netConnect, type Socket } from "node:net";
-import { ModbusRequestError, exceptionMessage } from "./errors.js";
+import { ModbusRequestError } from "./errors.js";
+import {
+  MBAP_HEADER,
+  maskWriteRequest,
+  readRequest,
+  writeCoilRequest,
+  writeCoilsRequest,
+  writeRegisterRequest,
+  writeRegistersRequest,
+  type RequestFrame,
+} from "./tcp-requests.js";
+import { functionName, parseAnswer, type ReadBitsResult, type ReadRegistersResult, type WriteResult } from "./tcp-answers.js";
+
+export type { ReadBitsResult, ReadRegistersResult, WriteResult } from "./tcp-answers.js";
 
 /**
  * A small Modbus TCP client over `node:net`, written for polling many devices from one event loop:
@@ -17,20 +30,6 @@ import { ModbusRequestError, exceptionMessage } from "./errors.js";
  * that already timed out) is dropped and counted in `staleResponses`. The unit id of an answer is not
  * checked: gateways and single-unit devices commonly answer with 0 or 255.
  */
-
-export interface ReadRegistersResult {
-  data: number[];
-}
-
-export interface ReadBitsResult {
-  data: boolean[];
-}
-
-export interface WriteResult {
-  address: number;
-  /** Registers or coils written (1 for functions 5, 6 and 22). */
-  quantity: number;
-}
 
 export interface ModbusTcpClientOptions {
   host: string;
@@ -63,7 +62,6 @@ class Pending {
   ) {}
 }
 
-const MBAP_HEADER = 7;
 /** Largest MBAP length field: unit id + a PDU of at most 253 bytes. */
 const MAX_MBAP_LENGTH = 254;
 /**
@@ -72,17 +70,6 @@ const MAX_MBAP_LENGTH = 254;
  */
 const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-const FUNCTION_NAMES: Record<number, string> = {
-  1: "read coils",
-  2: "read discrete inputs",
-  3: "read holding registers",
-  4: "read input registers",
-  5: "write single coil",
-  6: "write single register",
-  15: "write multiple coils",
-  16: "write multiple registers",
-  22: "mask write register",
-};
 
 export class ModbusTcpClient {
   readonly host: string;
@@ -201,91 +188,51 @@ export class ModbusTcpClient {
   }
 
   readCoils(address: number, quantity: number): Promise<ReadBitsResult> {
-    return this.read(1, address, quantity, 2000) as Promise<ReadBitsResult>;
+    return this.submit(() => readRequest(1, address, quantity)) as Promise<ReadBitsResult>;
   }
 
   readDiscreteInputs(address: number, quantity: number): Promise<ReadBitsResult> {
-    return this.read(2, address, quantity, 2000) as Promise<ReadBitsResult>;
+    return this.submit(() => readRequest(2, address, quantity)) as Promise<ReadBitsResult>;
   }
 
   readHoldingRegisters(address: number, quantity: number): Promise<ReadRegistersResult> {
-    return this.read(3, address, quantity, 125) as Promise<ReadRegistersResult>;
+    return this.submit(() => readRequest(3, address, quantity)) as Promise<ReadRegistersResult>;
   }
 
   readInputRegisters(address: number, quantity: number): Promise<ReadRegistersResult> {
-    return this.read(4, address, quantity, 125) as Promise<ReadRegistersResult>;
+    return this.submit(() => readRequest(4, address, quantity)) as Promise<ReadRegistersResult>;
   }
 
   writeCoil(address: number, state: boolean): Promise<WriteResult> {
-    const bad = checkAddress(address, 1);
-    if (bad) return bad;
-    const frame = newFrame(5, 5);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(state ? 0xff00 : 0x0000, 10);
-    return this.request(5, 1, address, frame) as Promise<WriteResult>;
+    return this.submit(() => writeCoilRequest(address, state)) as Promise<WriteResult>;
   }
 
   writeRegister(address: number, value: number): Promise<WriteResult> {
-    const bad = checkAddress(address, 1) ?? checkWord(value, "value");
-    if (bad) return bad;
-    const frame = newFrame(6, 5);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(value, 10);
-    return this.request(6, 1, address, frame) as Promise<WriteResult>;
+    return this.submit(() => writeRegisterRequest(address, value)) as Promise<WriteResult>;
   }
 
   writeCoils(address: number, states: readonly boolean[]): Promise<WriteResult> {
-    const n = states.length;
-    const bad = checkQuantity(n, 1968, "coils") ?? checkAddress(address, n);
-    if (bad) return bad;
-    const bytes = Math.ceil(n / 8);
-    const frame = newFrame(15, 6 + bytes);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(n, 10);
-    frame[12] = bytes;
-    for (let b = 0; b < bytes; b++) {
-      let byte = 0;
-      for (let bit = 0; bit < 8 && b * 8 + bit < n; bit++) if (states[b * 8 + bit]) byte |= 1 << bit;
-      frame[13 + b] = byte;
-    }
-    return this.request(15, n, address, frame) as Promise<WriteResult>;
+    return this.submit(() => writeCoilsRequest(address, states)) as Promise<WriteResult>;
   }
 
   writeRegisters(address: number, values: readonly number[]): Promise<WriteResult> {
-    const n = values.length;
-    const bad = checkQuantity(n, 123, "registers") ?? checkAddress(address, n);
-    if (bad) return bad;
-    const frame = newFrame(16, 6 + 2 * n);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(n, 10);
-    frame[12] = 2 * n;
-    for (let i = 0; i < n; i++) {
-      const v = values[i] ?? 0;
-      const badValue = checkWord(v, `value ${i}`);
-      if (badValue) return badValue;
-      frame.writeUInt16BE(v, 13 + 2 * i);
-    }
-    return this.request(16, n, address, frame) as Promise<WriteResult>;
+    return this.submit(() => writeRegistersRequest(address, values)) as Promise<WriteResult>;
   }
 
   /** Function 22: register = (register AND andMask) OR (orMask AND NOT andMask). */
   maskWriteRegister(address: number, andMask: number, orMask: number): Promise<WriteResult> {
-    const bad = checkAddress(address, 1) ?? checkWord(andMask, "andMask") ?? checkWord(orMask, "orMask");
-    if (bad) return bad;
-    const frame = newFrame(22, 7);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(andMask, 10);
-    frame.writeUInt16BE(orMask, 12);
-    return this.request(22, 1, address, frame) as Promise<WriteResult>;
+    return this.submit(() => maskWriteRequest(address, andMask, orMask)) as Promise<WriteResult>;
   }
 
-  private read(fc: number, address: number, quantity: number, max: number): Promise<unknown> {
-    const bad = checkQuantity(quantity, max, fc <= 2 ? "bits" : "registers") ?? checkAddress(address, quantity);
-    if (bad) return bad;
-    const frame = newFrame(fc, 5);
-    frame.writeUInt16BE(address, 8);
-    frame.writeUInt16BE(quantity, 10);
-    return this.request(fc, quantity, address, frame);
+  /** Builds the frame (a request that cannot be valid rejects without being sent) and queues it. */
+  private submit(build: () => RequestFrame): Promise<unknown> {
+    let r: RequestFrame;
+    try {
+      r = build();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.request(r.fc, r.quantity, r.address, r.frame);
   }
 
   private request(fc: number, quantity: number, address: number, frame: Buffer): Promise<unknown> {
@@ -408,47 +355,12 @@ export class ModbusTcpClient {
 
   /** Checks one answer against its request and settles it. `at`..`at + pduLength` is the PDU. */
   private answer(p: Pending, rx: Buffer, at: number, pduLength: number): void {
-    const fc = rx[at]!;
-    if (fc === (p.fc | 0x80)) {
-      if (pduLength !== 2) return p.reject(this.corrupt(p, `exception answer of ${pduLength} bytes instead of 2`));
-      const code = rx[at + 1]!;
-      return p.reject(new ModbusRequestError("exception", exceptionMessage(code), { modbusCode: code }));
+    const result = parseAnswer(p, rx, at, pduLength);
+    if (result instanceof ModbusRequestError) return p.reject(result);
+    if (typeof result === "string") {
+      return p.reject(new ModbusRequestError("corrupt", `malformed answer to ${functionName(p.fc)} from ${this.host}:${this.port}: ${result}`));
     }
-    if (fc !== p.fc) return p.reject(this.corrupt(p, `answer has function code ${fc}`));
-    switch (fc) {
-      case 1:
-      case 2: {
-        const bytes = rx[at + 1]!;
-        const expected = (p.quantity + 7) >> 3;
-        if (bytes !== expected || pduLength !== 2 + bytes) return p.reject(this.corrupt(p, `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} bits, expected ${expected}`));
-        const data = new Array<boolean>(p.quantity);
-        for (let i = 0; i < p.quantity; i++) data[i] = ((rx[at + 2 + (i >> 3)]! >> (i & 7)) & 1) === 1;
-        return p.resolve({ data } satisfies ReadBitsResult);
-      }
-      case 3:
-      case 4: {
-        const bytes = rx[at + 1]!;
-        if (bytes !== 2 * p.quantity || pduLength !== 2 + bytes) {
-          return p.reject(this.corrupt(p, `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} registers, expected ${2 * p.quantity}`));
-        }
-        const data = new Array<number>(p.quantity);
-        for (let i = 0, o = at + 2; i < p.quantity; i++, o += 2) data[i] = (rx[o]! << 8) | rx[o + 1]!;
-        return p.resolve({ data } satisfies ReadRegistersResult);
-      }
-      default: {
-        // Writes answer with an echo: address and value or quantity (5, 6, 15, 16), and both masks (22).
-        const echo = fc === 22 ? 6 : 4;
-        if (pduLength !== 1 + echo) return p.reject(this.corrupt(p, `answer of ${pduLength} bytes instead of ${1 + echo}`));
-        for (let i = 1; i <= echo; i++) {
-          if (rx[at + i] !== p.frame[MBAP_HEADER + i]) return p.reject(this.corrupt(p, "the answer does not echo the request"));
-        }
-        return p.resolve({ address: p.address, quantity: p.quantity } satisfies WriteResult);
-      }
-    }
-  }
-
-  private corrupt(p: Pending, why: string): ModbusRequestError {
-    return new ModbusRequestError("corrupt", `malformed answer to ${FUNCTION_NAMES[p.fc] ?? `function ${p.fc}`} from ${this.host}:${this.port}: ${why}`);
+    p.resolve(result);
   }
 
   // ---- timeouts and failures -------------------------------------------------------------------
@@ -483,7 +395,7 @@ export class ModbusTcpClient {
         p.reject(
           new ModbusRequestError(
             "timeout",
-            `${FUNCTION_NAMES[p.fc] ?? `function ${p.fc}`} at ${p.address} on ${this.host}:${this.port}: timed out after ${p.timeoutMs} ms (transaction ${tid})`,
+            `${functionName(p.fc)} at ${p.address} on ${this.host}:${this.port}: timed out after ${p.timeoutMs} ms (transaction ${tid})`,
             { code: "ETIMEDOUT" },
           ),
         );
@@ -522,33 +434,4 @@ export class ModbusTcpClient {
   private reset(socket: Socket, message: string): void {
     this.lost(socket, new ModbusRequestError("corrupt", message));
   }
-}
-
-/** A request frame with the MBAP header filled in except transaction id and unit id. */
-function newFrame(fc: number, pduLength: number): Buffer {
-  const frame = Buffer.allocUnsafe(MBAP_HEADER + pduLength);
-  frame[2] = 0;
-  frame[3] = 0;
-  frame.writeUInt16BE(pduLength + 1, 4);
-  frame[7] = fc;
-  return frame;
-}
-
-function invalid(message: string): Promise<never> {
-  return Promise.reject(new ModbusRequestError("other", message));
-}
-
-function checkAddress(address: number, quantity: number): Promise<never> | undefined {
-  if (!Number.isInteger(address) || address < 0 || address + quantity > 65536) return invalid(`address ${address} (+${quantity}) is outside 0..65535`);
-  return undefined;
-}
-
-function checkQuantity(n: number, max: number, what: string): Promise<never> | undefined {
-  if (!Number.isInteger(n) || n < 1 || n > max) return invalid(`a request carries 1..${max} ${what}, got ${n}`);
-  return undefined;
-}
-
-function checkWord(v: number, what: string): Promise<never> | undefined {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffff) return invalid(`${what} must be 0..65535, got ${v}`);
-  return undefined;
 }
