@@ -20,6 +20,15 @@ const mqttSchema = z
     clientId: z.string().min(1).optional().describe("MQTT client id. Default: edge-agent-{deviceId}."),
     username: z.string().optional().describe("Broker user name."),
     password: z.string().optional().describe("Broker password."),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional().describe("PEM file of the CA that signed the broker's certificate (default: the system's CAs)."),
+        cert: z.string().min(1).optional().describe("PEM file of this gateway's client certificate, for brokers that require one (mTLS)."),
+        key: z.string().min(1).optional().describe("PEM file of the client certificate's private key."),
+        rejectUnauthorized: z.boolean().default(true).describe("Refuse a broker whose certificate does not verify. Turn off only for a lab broker."),
+      })
+      .optional()
+      .describe("TLS for mqtts:// URLs: which CA to trust and the client certificate for mutual TLS."),
     protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).describe("4 = MQTT 3.1.1, 5 = MQTT 5."),
     keepaliveS: intRange(0, 65535).default(30).describe("Keep-alive interval in seconds (0 disables it)."),
     topicRoot: z
@@ -35,6 +44,10 @@ const mqttSchema = z
       })
       .prefault({})
       .describe("How samples are grouped into messages."),
+  })
+  .superRefine((m, ctx) => {
+    if (m.tls && !/^(mqtts|wss|ssl):/.test(m.url)) ctx.addIssue({ code: "custom", path: ["tls"], message: "tls applies to mqtts:// (or wss://) URLs" });
+    if (m.tls && Boolean(m.tls.cert) !== Boolean(m.tls.key)) ctx.addIssue({ code: "custom", path: ["tls"], message: "a client certificate needs both cert and key" });
   })
   .describe("The MQTT uplink. Without it, data is stored locally and sent once a broker is configured.");
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Logger } from "../../edge/logger.js";
 import type { Clock } from "../../edge/model.js";
@@ -9,7 +10,7 @@ import { openOutbox } from "../../edge/store/open-store.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { expandRoot } from "../../edge/uplink/topics.js";
-import { errorMessage } from "../../edge/errors.js";
+import { EdgeError, errorMessage } from "../../edge/errors.js";
 import type { AgentConfig } from "../config/schema.js";
 import { loadOrCreateIdentity } from "../identity/identity.js";
 import { ApiServer } from "../api/server.js";
@@ -19,6 +20,16 @@ import { pointView, type PointView } from "./points.js";
 import type { PointBaseConfig } from "../../edge/drivers/point-schema.js";
 import { ComponentStack, type Component } from "./component.js";
 import type { AgentStatus } from "./status.js";
+
+/** Reads a PEM file named in the config; a missing or unreadable file stops the start with its config path. */
+function readPem(file: string | undefined, field: string): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new EdgeError("TLS_FILE", `${field}: cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
 
 export interface RuntimeOptions {
   config: AgentConfig;
@@ -150,6 +161,12 @@ export class Runtime {
           clientId: mqtt.clientId ?? `edge-agent-${this.deviceId}`,
           username: mqtt.username,
           password: mqtt.password,
+          tls: mqtt.tls && {
+            ca: readPem(mqtt.tls.ca, "mqtt.tls.ca"),
+            cert: readPem(mqtt.tls.cert, "mqtt.tls.cert"),
+            key: readPem(mqtt.tls.key, "mqtt.tls.key"),
+            rejectUnauthorized: mqtt.tls.rejectUnauthorized,
+          },
           protocolVersion: mqtt.protocolVersion,
           keepaliveS: mqtt.keepaliveS,
           deviceId: this.deviceId,

@@ -11,6 +11,8 @@ export interface MqttUplinkOptions {
   clientId: string;
   username?: string | undefined;
   password?: string | undefined;
+  /** PEM contents (not paths): the agent reads the files, so the data plane never touches the disk for them. */
+  tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined; rejectUnauthorized: boolean } | undefined;
   protocolVersion: 4 | 5;
   keepaliveS: number;
   deviceId: string;
@@ -74,6 +76,7 @@ export class MqttUplink {
       connectTimeout: 10_000,
       clean: true,
       will: { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true },
+      ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, rejectUnauthorized: o.tls.rejectUnauthorized } : {}),
     });
     this.client = client;
     client.on("connect", () => {
