@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { stringify } from "yaml";
 import type { AgentStatus } from "../../../agent/runtime/status.js";
+import type { AgentReadyMessage } from "../../../agent/cli/commands/run.js";
 import type { BenchResult, Scenario } from "../scenario.js";
 import { buildLibmodbusTools, makeProfile, startCClient, startSimulatorProcess, stopChild, type ServerProcess } from "../modbus-tools.js";
 import { ProcMeter, fmt, sleep, waitUntil } from "../util.js";
@@ -28,11 +29,6 @@ const POLL_MS = 1000;
 const WARMUP_MS = 5000;
 const WINDOW_MS = 15_000;
 const SAMPLE_EVERY_MS = 250;
-
-interface ReadyMessage {
-  type?: string;
-  api?: { host: string; port: number } | null;
-}
 
 function makeConfig(o: { dataDir: string; mqttUrl: string; simPort: number }): unknown {
   return {
@@ -95,12 +91,12 @@ export const agentLoadScenario: Scenario = {
       };
       createInterface({ input: child.stdout! }).on("line", keep);
       createInterface({ input: child.stderr! }).on("line", keep);
-      let ready: ReadyMessage | null = null;
-      child.on("message", (m: ReadyMessage) => {
-        if (m?.type === "ready") ready = m;
+      let ready: AgentReadyMessage | null = null;
+      child.on("message", (m: Partial<AgentReadyMessage> | null) => {
+        if (m?.type === "ready") ready = m as AgentReadyMessage;
       });
       await waitUntil(() => ready !== null || child.exitCode !== null, 30_000, "the agent's ready message", 20).catch(() => undefined);
-      const readyMsg = ready as ReadyMessage | null;
+      const readyMsg = ready as AgentReadyMessage | null;
       if (readyMsg === null) throw new Error(`the agent did not report ready (exit code ${child.exitCode}); its output:\n${tail}`);
       if (!readyMsg.api) throw new Error("the agent reported no API address");
       const api = `http://${readyMsg.api.host}:${readyMsg.api.port}`;
