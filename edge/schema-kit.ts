@@ -43,3 +43,25 @@ export function identifier(what: string) {
         `expected ${what}: 1-128 characters from letters, digits, '.', '_' and '-', starting with a letter or digit, got ${show(iss.input)}`,
     });
 }
+
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/**
+ * A size in bytes, as an integer or as text with a unit ("512MB", "2 GiB"); 0 means no bound. Always
+ * parses to whole bytes within [0, max].
+ */
+export function byteSize(max: number) {
+  const what = `a size in bytes 0..${max} (a number, or text such as "512MB" or "2GiB")`;
+  return z.union([z.number(), z.string()], { error: expected(what) }).transform((input, ctx) => {
+    let bytes = typeof input === "number" ? input : NaN;
+    if (typeof input === "string") {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$/i.exec(input);
+      if (m) bytes = Math.round(Number(m[1]) * (BYTE_UNITS[(m[2] ?? "b").toLowerCase()] ?? NaN));
+    }
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > max) {
+      ctx.addIssue({ code: "custom", message: `expected ${what}, got ${show(input)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}

@@ -17,7 +17,14 @@ export function renderMetrics(s: AgentStatus): string {
   family("edge_outbox_dropped_total", "counter", "Records dropped by a store bound since start.", [
     [{ reason: "rows" }, s.outbox.dropped.rows],
     [{ reason: "age" }, s.outbox.dropped.age],
+    [{ reason: "bytes" }, s.outbox.dropped.bytes],
+    [{ reason: "memory" }, s.store.droppedFromMemory],
   ]);
+  family("edge_store_bytes", "gauge", "Bytes the database uses (outbox and history).", [[{}, s.outbox.bytes]]);
+  family("edge_store_max_bytes", "gauge", "The database's byte bound (0 = none).", [[{}, s.outbox.maxBytes]]);
+  family("edge_store_fault", "gauge", "1 while the disk refuses writes (full, read-only, failing).", [[{}, s.store.fault ? 1 : 0]]);
+  family("edge_store_buffered", "gauge", "Records held in memory while the disk refuses writes.", [[{}, s.store.buffered]]);
+  family("edge_history_bytes", "gauge", "Bytes of local history kept.", [[{}, s.outbox.history.bytes]]);
   family("edge_uplink_connected", "gauge", "1 when the MQTT uplink is connected.", [[{}, s.uplink?.connected ? 1 : 0]]);
   family("edge_pipeline_samples_total", "counter", "Samples through the pipeline by outcome.", [
     [{ outcome: "received" }, s.pipeline.received],

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { crossDeviceChecks, deviceSchemas } from "../../edge/drivers/registry.js";
-import { durationMs, identifier, intRange } from "../../edge/schema-kit.js";
+import { byteSize, durationMs, identifier, intRange } from "../../edge/schema-kit.js";
 
 /**
  * The configuration file's schema: the single source of field names. The TypeScript types, the
@@ -63,6 +63,20 @@ const storeSchema = z
       .enum(["normal", "full"])
       .default("normal")
       .describe("SQLite durability: full = a power cut loses nothing committed; normal (WAL) = may lose the last moments before a power cut, never corrupts, much faster."),
+    maxBytes: byteSize(1024 ** 4)
+      .default(1024 ** 3)
+      .describe("Disk the database may use, outbox and history together (0 = no bound). Near it the oldest history goes first, then the oldest telemetry; events and alarms last."),
+    memoryBuffer: intRange(0, 10_000_000)
+      .default(100_000)
+      .describe("Records kept in memory while the disk refuses writes (full, read-only); the newest are kept and committed once the disk recovers."),
+    history: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Keep samples after delivery, for rule dry runs and charts."),
+        maxAgeS: intRange(0, 10 * 365 * 86_400).default(7 * 86_400).describe("History older than this many seconds is deleted; 0 keeps it until maxBytes."),
+        maxBytes: byteSize(1024 ** 4).default(256 * 1024 ** 2).describe("Bytes of history kept, oldest deleted first (0 = bounded only by store.maxBytes)."),
+      })
+      .prefault({})
+      .describe("The local history of samples, in the same database."),
   })
   .prefault({})
   .describe("The local store-and-forward database.");

@@ -7,6 +7,8 @@ import { createDriver } from "../../edge/drivers/registry.js";
 import { SharedResources } from "../../edge/drivers/shared.js";
 import type { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { openOutbox } from "../../edge/store/open-store.js";
+import { StoreWriter } from "../../edge/store/store-writer.js";
+import { DropReporter } from "../../edge/store/drop-report.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { expandRoot } from "../../edge/uplink/topics.js";
@@ -49,11 +51,12 @@ export class Runtime {
   private readonly stack: ComponentStack;
   private readonly startedAt: number;
   private outbox: SqliteOutbox | null = null;
+  private writer: StoreWriter | null = null;
   private uplink: MqttUplink | null = null;
   private pipeline: Pipeline | null = null;
   private readonly drivers: Driver[] = [];
   private api: ApiServer | null = null;
-  private writer = new PointWriter(new Map());
+  private pointWriter = new PointWriter(new Map());
   private boundsTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: RuntimeOptions) {
@@ -87,6 +90,7 @@ export class Runtime {
       uptimeS: Math.round((this.clock() - this.startedAt) / 100) / 10,
       drivers: this.drivers.map((d) => d.status()),
       outbox: this.requireOutbox().stats(),
+      store: this.requireWriter().status(),
       uplink: uplink ? { ...uplink.status(), topics: { telemetry: uplink.topics.telemetry, state: uplink.topics.state } } : null,
       pipeline: { ...this.requirePipeline().counters },
     };
@@ -100,12 +104,17 @@ export class Runtime {
 
   /** Writes a point in engineering units, through the same checks whoever asks (API, rules, fleet). */
   writePoint(id: string, value: Parameters<PointWriter["write"]>[1]) {
-    return this.writer.write(id, value);
+    return this.pointWriter.write(id, value);
   }
 
   private requireOutbox(): SqliteOutbox {
     if (!this.outbox) throw new Error("store not started");
     return this.outbox;
+  }
+
+  private requireWriter(): StoreWriter {
+    if (!this.writer) throw new Error("store not started");
+    return this.writer;
   }
 
   private requirePipeline(): Pipeline {
@@ -116,29 +125,56 @@ export class Runtime {
   private storeComponent(): Component {
     const { config, logger } = this.options;
     const log = logger.child({ component: "store" });
+    const store = config.store;
     return {
       name: "store",
       start: () => {
-        const path = resolve(config.store.path ?? join(config.dataDir, "edge.db"));
+        const path = resolve(store.path ?? join(config.dataDir, "edge.db"));
         const outbox = openOutbox(
-          { path, maxRows: config.store.maxRows, maxAgeMs: config.store.maxAgeS * 1000, synchronous: config.store.synchronous },
+          {
+            path,
+            maxRows: store.maxRows,
+            maxAgeMs: store.maxAgeS * 1000,
+            synchronous: store.synchronous,
+            maxBytes: store.maxBytes,
+            history: { enabled: store.history.enabled, maxAgeMs: store.history.maxAgeS * 1000, maxBytes: store.history.maxBytes },
+          },
           log,
         );
         this.outbox = outbox;
+        const writer = new StoreWriter({
+          outbox,
+          logger: log,
+          clock: this.clock,
+          maxBuffered: store.memoryBuffer,
+          retryMs: 2000,
+          onStored: () => this.uplink?.kick(),
+        });
+        this.writer = writer;
         const stats = outbox.stats();
-        log.info({ path, pending: stats.pending, epoch: stats.epoch, lastSeq: stats.lastSeq }, "store open");
-        outbox.enforceBounds(this.clock());
-        this.boundsTimer = setInterval(() => {
+        log.info({ path, pending: stats.pending, epoch: stats.epoch, lastSeq: stats.lastSeq, bytes: stats.bytes }, "store open");
+        const drops = new DropReporter();
+        const upkeep = () => {
           try {
             outbox.enforceBounds(this.clock());
           } catch (err) {
             log.error({ err: errorMessage(err) }, "applying store bounds failed");
           }
-        }, 60_000);
+          // Every drop is reported upstream as an event (it waits in the outbox while the link is down).
+          const { dropped } = outbox.stats();
+          const event = drops.next({ ...dropped, memory: writer.status().droppedFromMemory }, this.clock());
+          if (event) {
+            log.warn({ event: event.json }, "records were dropped by a store bound");
+            writer.append("event", [event]);
+          }
+        };
+        upkeep();
+        this.boundsTimer = setInterval(upkeep, 10_000);
         this.boundsTimer.unref();
       },
       stop: () => {
         if (this.boundsTimer) clearInterval(this.boundsTimer);
+        this.writer?.stop();
         const pending = this.outbox?.stats().pending;
         this.outbox?.close();
         log.info({ pending }, "store closed");
@@ -189,12 +225,10 @@ export class Runtime {
     return {
       name: "drivers",
       start: async () => {
-        const uplink = this.uplink;
         this.pipeline = new Pipeline({
           points: config.devices.flatMap((d): readonly PointBaseConfig[] => d.points),
-          outbox: this.requireOutbox(),
+          outbox: this.requireWriter(),
           logger: logger.child({ component: "pipeline" }),
-          onStored: uplink ? () => uplink.kick() : undefined,
           commitDelayMs: config.store.commitDelayMs,
         });
         const pipeline = this.pipeline;
@@ -212,7 +246,7 @@ export class Runtime {
             log.error({ err: errorMessage(err) }, "device could not be started; the others go on");
           }
         }
-        this.writer = new PointWriter(writable);
+        this.pointWriter = new PointWriter(writable);
       },
       stop: async () => {
         await Promise.all(this.drivers.map((d) => d.stop()));

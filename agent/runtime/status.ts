@@ -1,5 +1,6 @@
 import type { DriverStatus } from "../../edge/drivers/driver.js";
 import type { OutboxStats } from "../../edge/store/outbox.js";
+import type { StoreWriterStatus } from "../../edge/store/store-writer.js";
 import type { UplinkStatus } from "../../edge/uplink/mqtt-uplink.js";
 import type { PipelineCounters } from "../../edge/pipeline/pipeline.js";
 
@@ -13,6 +14,8 @@ export interface AgentStatus {
   uptimeS: number;
   drivers: DriverStatus[];
   outbox: OutboxStats;
+  /** Whether the disk takes writes; while it does not, records wait in a bounded memory buffer. */
+  store: StoreWriterStatus;
   /** null when no broker is configured (data is only stored). */
   uplink: (UplinkStatus & { topics: { telemetry: string; state: string } }) | null;
   pipeline: PipelineCounters;

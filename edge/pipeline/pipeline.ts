@@ -1,6 +1,6 @@
 import type { Sample } from "../model.js";
 import type { Logger } from "../logger.js";
-import type { Outbox } from "../store/outbox.js";
+import type { NewRecord, RecordKind } from "../store/outbox.js";
 import { errorMessage } from "../errors.js";
 import { toEngineering } from "./scaling.js";
 import type { PointBaseConfig } from "../drivers/point-schema.js";
@@ -9,7 +9,8 @@ export type PipelinePoint = Pick<PointBaseConfig, "id" | "scale" | "offset" | "d
 
 export interface PipelineOptions {
   points: readonly PipelinePoint[];
-  outbox: Outbox;
+  /** Where records go: the outbox itself, or a StoreWriter that holds them in memory while the disk refuses. */
+  outbox: { append(kind: RecordKind, records: NewRecord[]): unknown };
   logger: Logger;
   /** Called after samples were committed, so the uplink can send them. */
   onStored?: () => void;

@@ -21,6 +21,22 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX outbox_kind ON outbox (kind, first_seq);
     `);
   },
+  (db) => {
+    db.exec(`
+      -- The local history: the same telemetry rows as the outbox, written in the same transaction, but
+      -- kept after the broker acknowledged them (rule dry runs and charts read it), with its own
+      -- retention by age and bytes. 'bytes' is the body's size, so the byte bound needs no table scan.
+      CREATE TABLE history (
+        first_seq INTEGER PRIMARY KEY,
+        count     INTEGER NOT NULL CHECK (count > 0),
+        ts_min    INTEGER NOT NULL,
+        ts_max    INTEGER NOT NULL,
+        bytes     INTEGER NOT NULL,
+        body      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX history_ts ON history (ts_max);
+    `);
+  },
 ];
 
 export function migrate(db: Database.Database): { from: number; to: number } {

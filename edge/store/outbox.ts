@@ -32,11 +32,15 @@ export interface OutboxStats {
   pending: number;
   /** Records acknowledged by the broker since this process started. */
   sent: number;
-  /** Records dropped by a bound since this process started, by reason. */
-  dropped: { total: number; rows: number; age: number };
+  /** Records dropped by a bound since this process started, by reason (maxRows, maxAge, maxBytes). */
+  dropped: { total: number; rows: number; age: number; bytes: number };
   /** The highest seq ever assigned (0 when none). */
   lastSeq: number;
   epoch: string;
+  /** Bytes the database uses (outbox and history), and its bound (0 = none). */
+  bytes: number;
+  maxBytes: number;
+  history: { rows: number; bytes: number; dropped: number };
 }
 
 export interface Outbox {
@@ -46,6 +50,10 @@ export interface Outbox {
   append(kind: RecordKind, records: readonly NewRecord[]): SeqRange | null;
   /** The oldest pending rows with firstSeq > afterSeq, oldest first: whole rows, at most maxRecords records (a single bigger row goes alone). */
   peek(afterSeq: number, maxRecords: number): OutboxBatch[];
+  /** Like peek(), but only alarms and events: what the uplink sends ahead of telemetry. */
+  peekPriority(afterSeq: number, maxRecords: number): OutboxBatch[];
+  /** Like peek(), but only telemetry. */
+  peekTelemetry(afterSeq: number, maxRecords: number): OutboxBatch[];
   /** Deletes acknowledged rows by their firstSeq; unknown ones are ignored (an ack can arrive twice). */
   ack(firstSeqs: readonly number[]): void;
   /** Applies the age bound now (the record bound is applied on every append). */

@@ -4,6 +4,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { withSeq, type NewRecord, type Outbox, type OutboxBatch, type OutboxStats, type RecordKind, type SeqRange } from "./outbox.js";
 import { migrate } from "./migrations.js";
+import { StoreSpace } from "./space.js";
+import { HistoryTable, type HistoryOptions } from "./history.js";
 import { EdgeError, errorMessage } from "../errors.js";
 
 export interface SqliteOutboxOptions {
@@ -19,6 +21,13 @@ export interface SqliteOutboxOptions {
   synchronous: "normal" | "full";
   /** Most records in one stored row (an MQTT batch carries whole rows). Default 500. */
   rowMax?: number;
+  /**
+   * Bytes the database file may use, outbox and history together; 0 = no bound. Near the bound the
+   * oldest history goes first (it was already delivered), then the oldest telemetry, events, alarms.
+   */
+  maxBytes?: number;
+  /** The local history kept after delivery (default: on, 7 days, no byte bound of its own). */
+  history?: HistoryOptions;
 }
 
 interface RowRef {
@@ -26,21 +35,32 @@ interface RowRef {
   count: number;
 }
 
-/** The outbox in one SQLite file, in WAL mode so the uplink's reads never block the drivers' writes. */
+/** Drops by reason since this process started; `bytes` = the disk bound, `rows` = maxRows, `age` = maxAge. */
+type DropCounters = OutboxStats["dropped"];
+
+/**
+ * The store in one SQLite file, in WAL mode so the uplink's reads never block the drivers' writes:
+ * the outbox (records until the broker acknowledged them) and, written in the same transaction, the
+ * local history (kept after delivery for dry runs and charts).
+ */
 export class SqliteOutbox implements Outbox {
   readonly epoch: string;
+  readonly history: HistoryTable;
   private readonly db: Database.Database;
   private readonly rowMax: number;
+  private readonly space: StoreSpace;
   private readonly insert: Database.Statement<[number, number, string, number, string]>;
   private readonly saveNextSeq: Database.Statement<[string]>;
   private readonly selectAfter: Database.Statement<[number], OutboxBatch>;
+  private readonly selectPriorityAfter: Database.Statement<[number], OutboxBatch>;
+  private readonly selectTelemetryAfter: Database.Statement<[number], OutboxBatch>;
   private readonly deleteRow: Database.Statement<[number], { count: number }>;
   private readonly oldestOfKind: Database.Statement<[string, number], RowRef>;
   private readonly olderThan: Database.Statement<[number], RowRef>;
   private pending: number;
   private nextSeq: number;
   private sent = 0;
-  private readonly dropped = { total: 0, rows: 0, age: 0 };
+  private readonly dropped: DropCounters = { total: 0, rows: 0, age: 0, bytes: 0 };
 
   constructor(private readonly options: SqliteOutboxOptions) {
     this.rowMax = options.rowMax ?? 500;
@@ -49,21 +69,35 @@ export class SqliteOutbox implements Outbox {
     try {
       db = new Database(options.path);
       this.db = db;
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-      this.db.pragma("busy_timeout = 5000");
-      migrate(this.db);
+      // Before any table exists (or once, with a VACUUM, for a file from before this setting): lets
+      // enforceBounds() hand freed pages back to the file system instead of keeping the file at its peak.
+      if ((db.pragma("auto_vacuum", { simple: true }) as number) !== 2) {
+        db.pragma("auto_vacuum = INCREMENTAL");
+        db.exec("VACUUM");
+      }
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      db.pragma("busy_timeout = 5000");
+      // After a checkpoint the WAL file is cut back to this size, so it cannot keep a burst's peak.
+      db.pragma("journal_size_limit = 8388608");
+      migrate(db);
       this.epoch = this.meta("epoch") ?? this.initMeta("epoch", randomBytes(8).toString("hex"));
       this.nextSeq = Number(this.meta("next_seq") ?? this.initMeta("next_seq", "1"));
-      this.insert = this.db.prepare("INSERT INTO outbox (first_seq, count, kind, ts, body) VALUES (?, ?, ?, ?, ?)");
-      this.saveNextSeq = this.db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'");
-      this.selectAfter = this.db.prepare(
-        "SELECT first_seq AS firstSeq, count, kind, body FROM outbox WHERE first_seq > ? ORDER BY first_seq",
+      this.space = new StoreSpace(db, options.maxBytes ?? 0);
+      this.history = new HistoryTable(db, options.history ?? { enabled: true, maxAgeMs: 7 * 86_400_000, maxBytes: 0 });
+      this.insert = db.prepare("INSERT INTO outbox (first_seq, count, kind, ts, body) VALUES (?, ?, ?, ?, ?)");
+      this.saveNextSeq = db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'");
+      this.selectAfter = db.prepare("SELECT first_seq AS firstSeq, count, kind, body FROM outbox WHERE first_seq > ? ORDER BY first_seq");
+      this.selectPriorityAfter = db.prepare(
+        "SELECT first_seq AS firstSeq, count, kind, body FROM outbox WHERE kind IN ('alarm', 'event') AND first_seq > ? ORDER BY first_seq",
       );
-      this.deleteRow = this.db.prepare("DELETE FROM outbox WHERE first_seq = ? RETURNING count");
-      this.oldestOfKind = this.db.prepare("SELECT first_seq, count FROM outbox WHERE kind = ? ORDER BY first_seq LIMIT ?");
-      this.olderThan = this.db.prepare("SELECT first_seq, count FROM outbox WHERE kind = 'telemetry' AND ts < ?");
-      this.pending = (this.db.prepare("SELECT coalesce(sum(count), 0) AS n FROM outbox").get() as { n: number }).n;
+      this.selectTelemetryAfter = db.prepare(
+        "SELECT first_seq AS firstSeq, count, kind, body FROM outbox WHERE kind = 'telemetry' AND first_seq > ? ORDER BY first_seq",
+      );
+      this.deleteRow = db.prepare("DELETE FROM outbox WHERE first_seq = ? RETURNING count");
+      this.oldestOfKind = db.prepare("SELECT first_seq, count FROM outbox WHERE kind = ? ORDER BY first_seq LIMIT ?");
+      this.olderThan = db.prepare("SELECT first_seq, count FROM outbox WHERE kind = 'telemetry' AND ts < ?");
+      this.pending = (db.prepare("SELECT coalesce(sum(count), 0) AS n FROM outbox").get() as { n: number }).n;
     } catch (err) {
       if (db?.open) db.close();
       throw new EdgeError("STORE_OPEN", `cannot open the store ${options.path}: ${errorMessage(err)}`, { cause: err });
@@ -82,31 +116,77 @@ export class SqliteOutbox implements Outbox {
   append(kind: RecordKind, records: readonly NewRecord[]): SeqRange | null {
     if (records.length === 0) return null;
     const first = this.nextSeq;
-    let dropped = 0;
-    this.db.transaction(() => {
+    const drops = { rows: 0, bytes: 0 };
+    this.inTransaction(() => {
+      // Make room first, so that a store at its byte bound takes new data instead of failing.
+      drops.bytes += this.makeRoom(this.space.maxBytes > 0 ? this.estimateBytes(kind, records) : 0);
       for (let start = 0; start < records.length; start += this.rowMax) {
         const end = Math.min(records.length, start + this.rowMax);
         let body = "[";
         let newest = 0;
+        let oldest = Infinity;
         for (let i = start; i < end; i++) {
           const r = records[i] as NewRecord;
           if (i > start) body += ",";
           body += withSeq(first + i, r.json);
           if (r.ts > newest) newest = r.ts;
+          if (r.ts < oldest) oldest = r.ts;
         }
-        this.insert.run(first + start, end - start, kind, newest, body + "]");
+        body += "]";
+        this.insert.run(first + start, end - start, kind, newest, body);
+        if (kind === "telemetry") this.history.add(first + start, end - start, oldest, newest, body);
       }
       this.saveNextSeq.run(String(first + records.length));
-      const excess = this.pending + records.length - this.options.maxRows;
-      // In the same transaction: the outbox is never observed above its bound.
-      if (excess > 0) dropped = this.dropOldest(excess);
-    })();
+      const excess = this.pending - drops.bytes + records.length - this.options.maxRows;
+      // In the same transaction: the outbox is never observed above its bounds.
+      if (excess > 0) drops.rows += this.dropOldest(excess);
+      drops.bytes += this.makeRoom();
+    });
     // Counters move only once the transaction has committed: a rolled-back append changed nothing.
     this.nextSeq = first + records.length;
-    this.pending += records.length - dropped;
-    this.dropped.rows += dropped;
-    this.dropped.total += dropped;
+    this.pending += records.length - drops.rows - drops.bytes;
+    this.count("rows", drops.rows);
+    this.count("bytes", drops.bytes);
     return { first, last: first + records.length - 1 };
+  }
+
+  /** Bytes an append will take: its text (twice for telemetry, which the history keeps too) plus seqs and page slack. */
+  private estimateBytes(kind: RecordKind, records: readonly NewRecord[]): number {
+    let n = 0;
+    for (const r of records) n += r.json.length + 16;
+    return Math.ceil(n * (kind === "telemetry" && this.history.enabled ? 2 : 1) * 1.1);
+  }
+
+  /** Runs `work` in one transaction; the history's running totals follow its commit or rollback. */
+  private inTransaction(work: () => void): void {
+    try {
+      this.db.transaction(work)();
+    } catch (err) {
+      this.history.rollback();
+      throw err;
+    }
+    this.history.commit();
+  }
+
+  /**
+   * Over the byte bound: drops the oldest history (already delivered), then outbox rows, until the
+   * file is back under its low-water mark. Returns the outbox records dropped.
+   */
+  private makeRoom(incoming = 0): number {
+    if (!this.space.overHighWater(incoming)) return 0;
+    this.history.dropOldestWhile(() => this.space.overLowWater(incoming));
+    let dropped = 0;
+    while (this.space.overLowWater(incoming)) {
+      const n = this.dropOldest(1);
+      if (n === 0) break;
+      dropped += n;
+    }
+    return dropped;
+  }
+
+  private count(reason: "rows" | "bytes" | "age", n: number): void {
+    this.dropped[reason] += n;
+    this.dropped.total += n;
   }
 
   /** Drops whole rows, oldest telemetry first, then events, then alarms, until `excess` records are gone. */
@@ -126,9 +206,23 @@ export class SqliteOutbox implements Outbox {
   }
 
   peek(afterSeq: number, maxRecords: number): OutboxBatch[] {
+    return this.collect(this.selectAfter.iterate(afterSeq), maxRecords);
+  }
+
+  /** Like peek(), but only alarms and events: what the uplink sends ahead of telemetry. */
+  peekPriority(afterSeq: number, maxRecords: number): OutboxBatch[] {
+    return this.collect(this.selectPriorityAfter.iterate(afterSeq), maxRecords);
+  }
+
+  /** Like peek(), but only telemetry. */
+  peekTelemetry(afterSeq: number, maxRecords: number): OutboxBatch[] {
+    return this.collect(this.selectTelemetryAfter.iterate(afterSeq), maxRecords);
+  }
+
+  private collect(rows: Iterable<OutboxBatch>, maxRecords: number): OutboxBatch[] {
     const out: OutboxBatch[] = [];
     let n = 0;
-    for (const row of this.selectAfter.iterate(afterSeq)) {
+    for (const row of rows) {
       // Whole rows only, never past maxRecords, except that a first row bigger than that goes alone.
       if (out.length > 0 && n + row.count > maxRecords) break;
       out.push(row);
@@ -148,14 +242,16 @@ export class SqliteOutbox implements Outbox {
   }
 
   enforceBounds(now: number): void {
-    if (this.options.maxAgeMs <= 0) return;
     let n = 0;
-    this.db.transaction(() => {
-      for (const row of this.olderThan.all(now - this.options.maxAgeMs)) n += this.deleteRow.get(row.first_seq)?.count ?? 0;
-    })();
+    this.inTransaction(() => {
+      if (this.options.maxAgeMs > 0) {
+        for (const row of this.olderThan.all(now - this.options.maxAgeMs)) n += this.deleteRow.get(row.first_seq)?.count ?? 0;
+      }
+      this.history.enforceBounds(now);
+    });
     this.pending -= n;
-    this.dropped.age += n;
-    this.dropped.total += n;
+    this.count("age", n);
+    this.space.reclaim();
   }
 
   stats(): OutboxStats {
@@ -165,6 +261,9 @@ export class SqliteOutbox implements Outbox {
       dropped: { ...this.dropped },
       lastSeq: this.nextSeq - 1,
       epoch: this.epoch,
+      bytes: this.space.usedBytes(),
+      maxBytes: this.space.maxBytes,
+      history: this.history.stats(),
     };
   }
 

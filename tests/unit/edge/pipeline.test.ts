@@ -131,6 +131,8 @@ function spyOutbox(inner: Outbox, fail: () => boolean = () => false) {
       return inner.append(kind, records);
     },
     peek: (after, max) => inner.peek(after, max),
+    peekPriority: (after, max) => inner.peekPriority(after, max),
+    peekTelemetry: (after, max) => inner.peekTelemetry(after, max),
     ack: (firstSeqs) => inner.ack(firstSeqs),
     enforceBounds: (now) => inner.enforceBounds(now),
     stats: () => inner.stats(),

@@ -103,12 +103,14 @@ describe("withSeq", () => {
 describe("SqliteOutbox", () => {
   it("starts empty with lastSeq 0 and a hex epoch", () => {
     const o = make();
-    expect(o.stats()).toEqual({
+    expect(o.stats()).toMatchObject({
       pending: 0,
       sent: 0,
-      dropped: { total: 0, rows: 0, age: 0 },
+      dropped: { total: 0, rows: 0, age: 0, bytes: 0 },
       lastSeq: 0,
       epoch: o.epoch,
+      maxBytes: 0,
+      history: { rows: 0, bytes: 0, dropped: 0 },
     });
     expect(o.epoch).toMatch(/^[0-9a-f]{16}$/);
     expect(o.peek(0, 10)).toEqual([]);
@@ -464,7 +466,7 @@ describe("SqliteOutbox", () => {
         [4, 1, "event"],
         [6, 3, "telemetry"],
       ]);
-      expect(o.stats().dropped).toEqual({ total: 3, rows: 3, age: 0 });
+      expect(o.stats().dropped).toEqual({ total: 3, rows: 3, age: 0, bytes: 0 });
       expect(o.stats().pending).toBe(5);
       expect(countRecords()).toBe(5);
       expect(o.stats().lastSeq).toBe(8);
@@ -493,7 +495,7 @@ describe("SqliteOutbox", () => {
         [1, 1, "alarm"],
         [2, 1, "event"],
       ]);
-      expect(o.stats().dropped).toEqual({ total: 4, rows: 4, age: 0 });
+      expect(o.stats().dropped).toEqual({ total: 4, rows: 4, age: 0, bytes: 0 });
       expect(o.stats().pending).toBe(2);
       expect(countRecords()).toBe(2);
       expect(o.stats().lastSeq).toBe(6);
@@ -511,7 +513,7 @@ describe("SqliteOutbox", () => {
       expect(o.stats().dropped.rows).toBe(20);
       expect(o.stats().pending).toBe(20);
       o.append("telemetry", recs(30)); // rows 41, 51, 61 -> 50, 25 over: rows 24..28, 41..50, 51..60 (25) go
-      expect(o.stats().dropped).toEqual({ total: 45, rows: 45, age: 0 });
+      expect(o.stats().dropped).toEqual({ total: 45, rows: 45, age: 0, bytes: 0 });
       expect(o.stats().pending).toBe(25);
       expect(rowsOf(o)).toEqual([
         [21, 3, "event"],
@@ -578,7 +580,7 @@ describe("SqliteOutbox", () => {
         [4, 1, "alarm"],
         [5, 1, "event"],
       ]);
-      expect(o.stats().dropped).toEqual({ total: 2, rows: 0, age: 2 });
+      expect(o.stats().dropped).toEqual({ total: 2, rows: 0, age: 2, bytes: 0 });
       expect(o.stats().pending).toBe(3);
       expect(countRecords()).toBe(3);
       // again at the same time: nothing more to drop
@@ -596,10 +598,10 @@ describe("SqliteOutbox", () => {
       o.append("telemetry", recs(4, T0)); // row 4..7, newest T0 + 3
       o.enforceBounds(T0 + 120_000); // cutoff T0 + 60_000: the first row has a young record, so it stays whole
       expect(rowsOf(o)).toEqual([[1, 3, "telemetry"]]);
-      expect(o.stats().dropped).toEqual({ total: 4, rows: 0, age: 4 });
+      expect(o.stats().dropped).toEqual({ total: 4, rows: 0, age: 4, bytes: 0 });
       o.enforceBounds(T0 + 150_001); // now even its newest is older than the cutoff
       expect(o.peek(0, 10)).toEqual([]);
-      expect(o.stats().dropped).toEqual({ total: 7, rows: 0, age: 7 });
+      expect(o.stats().dropped).toEqual({ total: 7, rows: 0, age: 7, bytes: 0 });
       expect(o.stats().pending).toBe(0);
       expect(countRows()).toBe(0);
     });
