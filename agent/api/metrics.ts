@@ -26,6 +26,9 @@ export function renderMetrics(s: AgentStatus): string {
   family("edge_store_buffered", "gauge", "Records held in memory while the disk refuses writes.", [[{}, s.store.buffered]]);
   family("edge_history_bytes", "gauge", "Bytes of local history kept.", [[{}, s.outbox.history.bytes]]);
   family("edge_uplink_connected", "gauge", "1 when the MQTT uplink is connected.", [[{}, s.uplink?.connected ? 1 : 0]]);
+  family("edge_uplink_drain_rate", "gauge", "Records acknowledged by the broker per second, over the last seconds.", [[{}, s.uplink?.drain.ratePerS ?? 0]]);
+  family("edge_uplink_drain_eta_seconds", "gauge", "Seconds until the outbox is empty at the current drain rate (-1 = not draining).", [[{}, s.uplink ? (s.uplink.drain.etaS ?? -1) : -1]]);
+  family("edge_uplink_backlog", "gauge", "1 while records from before the current connection are still being sent.", [[{}, s.uplink?.drain.backlog ? 1 : 0]]);
   family("edge_pipeline_samples_total", "counter", "Samples through the pipeline by outcome.", [
     [{ outcome: "received" }, s.pipeline.received],
     [{ outcome: "stored" }, s.pipeline.stored],

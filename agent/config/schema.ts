@@ -31,6 +31,14 @@ const mqttSchema = z
       .describe("TLS for mqtts:// URLs: which CA to trust and the client certificate for mutual TLS."),
     protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).describe("4 = MQTT 3.1.1, 5 = MQTT 5."),
     keepaliveS: intRange(0, 65535).default(30).describe("Keep-alive interval in seconds (0 disables it)."),
+    cleanSession: z
+      .boolean()
+      .default(true)
+      .describe("false = a persistent session: the broker keeps subscriptions and queued commands while the gateway is away. Telemetry never depends on it (the outbox keeps it)."),
+    sessionExpiryS: intRange(0, 4_294_967_295).default(86_400).describe("MQTT 5 with cleanSession false: how long the broker keeps the session after a disconnect."),
+    backlogMaxPerS: intRange(0, 10_000_000)
+      .default(0)
+      .describe("Most backlog samples sent per second after an outage (0 = as fast as the broker acknowledges). Live data and alarms go first either way."),
     topicRoot: z
       .string()
       .min(1)
@@ -41,6 +49,7 @@ const mqttSchema = z
         maxSamples: intRange(1, 100_000).default(500).describe("Most samples in one MQTT message."),
         maxDelayMs: durationMs(0, 600_000).default(1000).describe("Longest a stored sample waits for its batch to fill."),
         inflight: intRange(1, 64).default(8).describe("Batches published and awaiting the broker's acknowledgement at once."),
+        compress: z.boolean().default(false).describe("gzip each message (payload starts with the gzip bytes 1f 8b; MQTT 5 also sets contentType application/json+gzip)."),
       })
       .prefault({})
       .describe("How samples are grouped into messages."),

@@ -2,9 +2,11 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { Clock } from "../model.js";
 import type { Logger } from "../logger.js";
 import type { Outbox, OutboxBatch, RecordKind } from "../store/outbox.js";
+import { gzipSync } from "node:zlib";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
 import { topicsFor, type Topics } from "./topics.js";
+import { DrainPlanner, type DrainProgress, type PlannedBatch } from "./drain.js";
 
 export interface MqttUplinkOptions {
   url: string;
@@ -15,6 +17,10 @@ export interface MqttUplinkOptions {
   tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined; rejectUnauthorized: boolean } | undefined;
   protocolVersion: 4 | 5;
   keepaliveS: number;
+  /** false = a persistent session: the broker keeps this client's subscriptions and queued commands while it is away. */
+  cleanSession?: boolean | undefined;
+  /** MQTT 5, persistent session: how long the broker keeps it after a disconnect. */
+  sessionExpiryS?: number | undefined;
   deviceId: string;
   /** Topic root with {deviceId} already expanded, e.g. `edge/gw-1`. */
   root: string;
@@ -22,6 +28,10 @@ export interface MqttUplinkOptions {
   batchMaxDelayMs: number;
   /** Batches published and not yet acknowledged at once; more hides broker round trips during a drain. */
   inflightBatches: number;
+  /** Most backlog samples per second after an outage (0 = as fast as the broker takes them); live data goes first either way. */
+  backlogMaxPerS?: number | undefined;
+  /** gzip each payload (it then starts with the gzip magic bytes 1f 8b; MQTT 5 also says so in contentType). */
+  compress?: boolean | undefined;
   outbox: Outbox;
   logger: Logger;
   clock: Clock;
@@ -34,24 +44,19 @@ export interface UplinkStatus {
   connectedSince: number | null;
   batchesSent: number;
   inflightBatches: number;
-}
-
-interface Inflight {
-  first: number;
-  /** The outbox rows this message carries, by firstSeq. */
-  rows: number[];
+  /** Backlog drain: pending records, acknowledged records per second, time to empty. */
+  drain: DrainProgress;
 }
 
 /**
  * Publishes the outbox over MQTT: batches with QoS 1, rows deleted only when the broker's PUBACK comes
- * back, `state` = online (retained) on connect and offline through the last will. Reads the outbox by a
- * cursor so batches already in flight are not read again; mqtt.js re-sends in-flight ones on reconnect.
+ * back, `state` = online (retained) on connect and offline through the last will. What goes next is
+ * the DrainPlanner's call: alarms and events first, live telemetry next, an outage's backlog behind.
  */
 export class MqttUplink {
   readonly topics: Topics;
   private client: MqttClient | null = null;
-  private cursor = 0;
-  private readonly inflight = new Map<number, Inflight>();
+  private readonly planner: DrainPlanner;
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private lastError: string | null = null;
@@ -61,11 +66,19 @@ export class MqttUplink {
 
   constructor(private readonly options: MqttUplinkOptions) {
     this.topics = topicsFor(options.root);
+    this.planner = new DrainPlanner({
+      outbox: options.outbox,
+      batchMaxSamples: options.batchMaxSamples,
+      inflightBatches: options.inflightBatches,
+      backlogMaxPerS: options.backlogMaxPerS ?? 0,
+      clock: options.clock,
+    });
   }
 
   /** Starts connecting and returns at once: the agent stores data whether or not the broker is up. */
   start(): void {
     const o = this.options;
+    const clean = o.cleanSession ?? true;
     const client = mqtt.connect(o.url, {
       clientId: o.clientId,
       username: o.username,
@@ -74,7 +87,8 @@ export class MqttUplink {
       keepalive: o.keepaliveS,
       reconnectPeriod: 2000,
       connectTimeout: 10_000,
-      clean: true,
+      clean,
+      ...(o.protocolVersion === 5 && !clean ? { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 86_400 } } : {}),
       will: { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true },
       ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, rejectUnauthorized: o.tls.rejectUnauthorized } : {}),
     });
@@ -82,7 +96,9 @@ export class MqttUplink {
     client.on("connect", () => {
       this.connectedSince = o.clock();
       this.warnedDown = false;
-      o.logger.info({ url: o.url, root: o.root }, "uplink connected");
+      this.planner.onConnect();
+      const { pending } = this.planner.progress();
+      o.logger.info({ url: o.url, root: o.root, pending }, pending > 0 ? "uplink connected; draining the backlog" : "uplink connected");
       client.publish(this.topics.state, "online", { qos: 1, retain: true });
       this.pump(true);
     });
@@ -101,19 +117,7 @@ export class MqttUplink {
 
   /** Tells the uplink new records were stored: send now if a full batch waits, else within maxDelay. */
   kick(): void {
-    // An estimate: seqs dropped by a bound still count here, which is why pump() never calls kick().
-    const unsent = this.options.outbox.stats().lastSeq - this.cursor;
-    if (unsent >= this.options.batchMaxSamples) this.pump(false);
-    else this.armTimer();
-  }
-
-  /** Sends whatever is stored, full batch or not, within maxDelay. */
-  private armTimer(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pump(true);
-    }, this.options.batchMaxDelayMs);
+    this.pump(false);
   }
 
   status(): UplinkStatus {
@@ -123,7 +127,8 @@ export class MqttUplink {
       lastError: this.lastError,
       connectedSince: this.connectedSince,
       batchesSent: this.batchesSent,
-      inflightBatches: this.inflight.size,
+      inflightBatches: this.planner.inflightCount,
+      drain: this.planner.progress(),
     };
   }
 
@@ -138,7 +143,7 @@ export class MqttUplink {
     const client = this.client;
     if (!client) return;
     const deadline = this.options.clock() + graceMs;
-    while (client.connected && this.inflight.size > 0 && this.options.clock() < deadline) {
+    while (client.connected && this.planner.inflightCount > 0 && this.options.clock() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
     if (client.connected) {
@@ -151,51 +156,60 @@ export class MqttUplink {
     this.client = null;
   }
 
-  /** Publishes as many batches as the in-flight window allows; partial batches only when `flush`. */
+  /** Comes back after `ms` to send what waits (a short live batch, or backlog held by its rate cap). */
+  private armTimer(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.pump(true);
+    }, ms);
+  }
+
+  /** Publishes as many batches as the in-flight window allows; short live batches only when `flush`. */
   private pump(flush: boolean): void {
     const client = this.client;
     if (!client || !client.connected || this.stopping) return;
-    const { outbox, batchMaxSamples, inflightBatches } = this.options;
-    while (this.inflight.size < inflightBatches) {
-      const rows = outbox.peek(this.cursor, batchMaxSamples);
-      if (rows.length === 0) return;
-      const count = rows.reduce((n, r) => n + r.count, 0);
-      const lastRow = rows[rows.length - 1] as OutboxBatch;
-      const end = lastRow.firstSeq + lastRow.count - 1;
-      // A batch is as full as it gets when more is stored behind it; otherwise a short one waits for maxDelay.
-      if (count < batchMaxSamples && !flush && outbox.stats().lastSeq <= end) {
-        this.armTimer();
+    for (;;) {
+      const { batch, waitMs, liveWaiting } = this.planner.next(flush);
+      if (!batch) {
+        // A short live batch goes within maxDelay even if it never fills; backlog when its rate cap allows.
+        if (liveWaiting) this.armTimer(Math.min(waitMs ?? Infinity, this.options.batchMaxDelayMs));
+        else if (waitMs !== null) this.armTimer(waitMs);
         return;
       }
-      this.cursor = end;
-      for (const [kind, group] of groupByKind(rows)) this.publish(client, kind, group);
+      this.planner.sent(batch);
+      this.publish(client, batch);
     }
   }
 
-  private publish(client: MqttClient, kind: RecordKind, rows: OutboxBatch[]): void {
-    const firstSeqs = rows.map((r) => r.firstSeq);
-    const first = firstSeqs[0] ?? 0;
-    const payload = encodeTelemetryBatch(this.options.deviceId, this.options.outbox.epoch, rows);
-    const topic = kind === "telemetry" ? this.topics.telemetry : kind === "alarm" ? this.topics.alarms : this.topics.events;
-    this.inflight.set(first, { first, rows: firstSeqs });
-    client.publish(topic, payload, { qos: 1 }, (err) => {
-      this.inflight.delete(first);
-      if (err) {
-        // Not acknowledged: read these rows again (a duplicate at worst, never a gap).
-        this.cursor = Math.min(this.cursor, first - 1);
-        this.lastError = errorMessage(err);
-        return;
-      }
-      try {
-        this.options.outbox.ack(firstSeqs);
-      } catch (ackErr) {
-        // The rows stay and are sent again later: a duplicate, never a loss.
-        this.options.logger.error({ err: errorMessage(ackErr) }, "could not delete acknowledged rows");
-      }
-      this.batchesSent++;
-      this.pump(false);
-      if (this.inflight.size === 0) this.kick();
-    });
+  private publish(client: MqttClient, batch: PlannedBatch): void {
+    const groups = groupByKind(batch.rows);
+    let open = groups.size;
+    let failed: Error | null = null;
+    for (const [kind, rows] of groups) {
+      const text = encodeTelemetryBatch(this.options.deviceId, this.options.outbox.epoch, rows);
+      const topic = kind === "telemetry" ? this.topics.telemetry : kind === "alarm" ? this.topics.alarms : this.topics.events;
+      const payload = this.options.compress ? gzipSync(text) : text;
+      const properties = this.options.compress && this.options.protocolVersion === 5 ? { properties: { contentType: "application/json+gzip" } } : {};
+      client.publish(topic, payload, { qos: 1, ...properties }, (err) => {
+        if (err) failed = err;
+        else {
+          try {
+            this.options.outbox.ack(rows.map((r) => r.firstSeq));
+          } catch (ackErr) {
+            // The rows stay and are sent again later: a duplicate, never a loss.
+            this.options.logger.error({ err: errorMessage(ackErr) }, "could not delete acknowledged rows");
+          }
+          this.batchesSent++;
+        }
+        if (--open > 0) return;
+        if (failed) {
+          this.lastError = errorMessage(failed);
+          this.planner.failed(batch);
+        } else this.planner.acked(batch);
+        this.pump(false);
+      });
+    }
   }
 }
 
