@@ -31,10 +31,16 @@ export interface NextBatch {
 export interface DrainOptions {
   outbox: Outbox;
   batchMaxSamples: number;
+  /** Longest a short live batch waits to fill. */
+  batchMaxDelayMs: number;
   inflightBatches: number;
   /** Most backlog samples sent per second; 0 = as fast as the broker acknowledges. */
   backlogMaxPerS: number;
   clock: Clock;
+  /** Whether the uplink can publish now (connected, not stopping). */
+  canSend: () => boolean;
+  /** Publishes one batch; the uplink reports back with acked() or failed(). */
+  publish: (batch: PlannedBatch) => void;
 }
 
 export interface DrainProgress {
@@ -62,11 +68,52 @@ export class DrainPlanner {
   private tokens = 0;
   private tokensAt = 0;
   private readonly ackLog: Array<{ at: number; n: number }> = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: DrainOptions) {}
 
-  /** A (re)connect: everything stored so far is backlog, and each stream reads from its start again. */
-  onConnect(): void {
+  /**
+   * Publishes as many batches as the in-flight window allows (short live batches only when `flush`),
+   * and comes back on a timer for a short live batch (within maxDelay) or a rate-capped backlog.
+   */
+  drive(flush: boolean): void {
+    if (!this.options.canSend()) return;
+    for (;;) {
+      const { batch, waitMs, liveWaiting } = this.next(flush);
+      if (!batch) {
+        if (liveWaiting) this.armTimer(Math.min(waitMs ?? Infinity, this.options.batchMaxDelayMs));
+        else if (waitMs !== null) this.armTimer(waitMs);
+        return;
+      }
+      this.sent(batch);
+      this.options.publish(batch);
+    }
+  }
+
+  /** Stops the timer (the uplink is stopping). */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private armTimer(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.drive(true);
+    }, ms);
+  }
+
+  /**
+   * A (re)connect: everything stored so far is backlog, and each stream reads from its start again.
+   * `forgetInflight` for a brand-new client whose predecessor's unacknowledged messages are gone
+   * (mqtt.js re-sends them itself when it reconnects the same client).
+   */
+  onConnect(forgetInflight = false): void {
+    if (forgetInflight) {
+      this.inflight.clear();
+      this.inflightBacklog = 0;
+    }
     const lastSeq = this.options.outbox.stats().lastSeq;
     this.liveFrom = lastSeq + 1;
     this.cursors.priority = 0;

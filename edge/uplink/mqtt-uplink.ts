@@ -57,7 +57,6 @@ export class MqttUplink {
   readonly topics: Topics;
   private client: MqttClient | null = null;
   private readonly planner: DrainPlanner;
-  private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private lastError: string | null = null;
   private connectedSince: number | null = null;
@@ -69,9 +68,12 @@ export class MqttUplink {
     this.planner = new DrainPlanner({
       outbox: options.outbox,
       batchMaxSamples: options.batchMaxSamples,
+      batchMaxDelayMs: options.batchMaxDelayMs,
       inflightBatches: options.inflightBatches,
       backlogMaxPerS: options.backlogMaxPerS ?? 0,
       clock: options.clock,
+      canSend: () => !this.stopping && (this.client?.connected ?? false),
+      publish: (batch) => this.client && this.publish(this.client, batch),
     });
   }
 
@@ -100,7 +102,7 @@ export class MqttUplink {
       const { pending } = this.planner.progress();
       o.logger.info({ url: o.url, root: o.root, pending }, pending > 0 ? "uplink connected; draining the backlog" : "uplink connected");
       client.publish(this.topics.state, "online", { qos: 1, retain: true });
-      this.pump(true);
+      this.planner.drive(true);
     });
     client.on("close", () => {
       if (this.connectedSince !== null || !this.warnedDown) {
@@ -117,7 +119,7 @@ export class MqttUplink {
 
   /** Tells the uplink new records were stored: send now if a full batch waits, else within maxDelay. */
   kick(): void {
-    this.pump(false);
+    this.planner.drive(false);
   }
 
   status(): UplinkStatus {
@@ -138,8 +140,7 @@ export class MqttUplink {
    */
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.planner.stop();
     const client = this.client;
     if (!client) return;
     const deadline = this.options.clock() + graceMs;
@@ -154,32 +155,6 @@ export class MqttUplink {
     }
     await client.endAsync(true).catch(() => undefined);
     this.client = null;
-  }
-
-  /** Comes back after `ms` to send what waits (a short live batch, or backlog held by its rate cap). */
-  private armTimer(ms: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pump(true);
-    }, ms);
-  }
-
-  /** Publishes as many batches as the in-flight window allows; short live batches only when `flush`. */
-  private pump(flush: boolean): void {
-    const client = this.client;
-    if (!client || !client.connected || this.stopping) return;
-    for (;;) {
-      const { batch, waitMs, liveWaiting } = this.planner.next(flush);
-      if (!batch) {
-        // A short live batch goes within maxDelay even if it never fills; backlog when its rate cap allows.
-        if (liveWaiting) this.armTimer(Math.min(waitMs ?? Infinity, this.options.batchMaxDelayMs));
-        else if (waitMs !== null) this.armTimer(waitMs);
-        return;
-      }
-      this.planner.sent(batch);
-      this.publish(client, batch);
-    }
   }
 
   private publish(client: MqttClient, batch: PlannedBatch): void {
@@ -207,7 +182,7 @@ export class MqttUplink {
           this.lastError = errorMessage(failed);
           this.planner.failed(batch);
         } else this.planner.acked(batch);
-        this.pump(false);
+        this.planner.drive(false);
       });
     }
   }

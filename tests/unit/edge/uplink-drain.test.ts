@@ -23,7 +23,16 @@ afterEach(() => {
 const telemetry = (n: number) => outbox.append("telemetry", Array.from({ length: n }, (_, i) => ({ ts: now + i, json: `{"i":${i}}` })));
 
 function planner(opts: { inflight?: number; perS?: number; batch?: number } = {}) {
-  return new DrainPlanner({ outbox, batchMaxSamples: opts.batch ?? 10, inflightBatches: opts.inflight ?? 4, backlogMaxPerS: opts.perS ?? 0, clock: () => now });
+  return new DrainPlanner({
+    outbox,
+    batchMaxSamples: opts.batch ?? 10,
+    batchMaxDelayMs: 1000,
+    inflightBatches: opts.inflight ?? 4,
+    backlogMaxPerS: opts.perS ?? 0,
+    clock: () => now,
+    canSend: () => false,
+    publish: () => undefined,
+  });
 }
 
 /** Takes batches until the planner has none, marking each sent; returns them. */
