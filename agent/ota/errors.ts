@@ -31,6 +31,7 @@ export const OTA_CODES = [
   "OTA_TARGET_EXISTS",
   // Keys, local state and packing
   "OTA_KEY_INVALID",
+  "OTA_NOT_FOUND", // a file named on the command line or by convention is missing
   "OTA_EXISTS",
   "OTA_FLOOR_CORRUPT",
   "OTA_PACK",

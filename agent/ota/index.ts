@@ -37,7 +37,7 @@ export {
   type ReleaseKind,
   type ReleaseFiles,
 } from "./manifest.js";
-export { verifyManifest, verifyPayload, currentPlatform, type DeviceFacts, type VerifyManifestInput, type VerifiedManifest, type PayloadCheck } from "./verify.js";
+export { verifyManifest, verifyPayload, currentPlatform, type DeviceFacts, type FloorLookup, type VerifyManifestInput, type VerifiedManifest, type PayloadCheck } from "./verify.js";
 export { VersionFloor } from "./version-floor.js";
 export { unpackArchive, scanArchive, DEFAULT_UNPACK_LIMITS, type UnpackLimits, type UnpackOptions, type UnpackResult } from "./unpack.js";
 export { packRelease, type PackOptions, type PackProgress, type PackResult } from "./pack.js";

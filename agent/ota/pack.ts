@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -107,6 +107,7 @@ export async function packRelease(o: PackOptions): Promise<PackResult> {
   if (files.archive !== o.out) throw new OtaError("OTA_PACK", `--out must end in .tar.gz, got ${o.out}`);
   for (const f of [files.archive, files.manifest]) if (existsSync(f)) throw new OtaError("OTA_EXISTS", `${f} already exists; refusing to overwrite it`);
   if (!statSync(o.dir, { throwIfNoEntry: false })?.isDirectory()) throw new OtaError("OTA_PACK", `${o.dir} is not a folder`);
+  mkdirSync(dirname(files.archive), { recursive: true });
   const mtime = Math.floor(o.created.getTime() / 1000);
   const entries = walk(o.dir, mtime);
   const progress: PackProgress = { files: 0, totalFiles: entries.filter((e) => e.type === "file").length, bytes: 0, totalBytes: entries.reduce((n, e) => n + (e.type === "file" ? e.size : 0), 0) };

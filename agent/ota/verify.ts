@@ -15,8 +15,15 @@ export interface DeviceFacts {
   groups: readonly string[];
   /** Version currently installed for the release's kind; null when nothing is installed. */
   installedVersion: string | null;
-  /** Highest version ever committed for the release's kind (VersionFloor); null when none. */
-  floor: string | null;
+  /**
+   * Highest version ever committed, by release kind: a VersionFloor, or null when the device keeps
+   * none. Looked up with the kind of the verified manifest, never one taken from unverified bytes.
+   */
+  floor: FloorLookup | null;
+}
+
+export interface FloorLookup {
+  get(kind: string): string | null;
 }
 
 export interface VerifyManifestInput {
@@ -26,6 +33,8 @@ export interface VerifyManifestInput {
   root: RootMetadata;
   device: DeviceFacts;
   now: Date;
+  /** Called with each check as it passes (so a refusal can be shown after what did pass). */
+  onStep?: (line: string) => void;
 }
 
 export interface VerifiedManifest {
@@ -51,6 +60,10 @@ export function currentPlatform(): Exclude<Platform, "any"> | undefined {
 export function verifyManifest(input: VerifyManifestInput): VerifiedManifest {
   const { manifestBytes, signatures, root, device, now } = input;
   const steps: string[] = [];
+  const pass = (line: string) => {
+    steps.push(line);
+    input.onStep?.(line);
+  };
 
   // 1. Signatures: a threshold of distinct release keys of the current root. Stops forged or
   //    tampered manifests, and any key the root no longer lists (revoked by rotation).
@@ -63,26 +76,26 @@ export function verifyManifest(input: VerifyManifestInput): VerifiedManifest {
     ].filter(Boolean);
     throw new OtaError("OTA_SIGNATURE", `manifest signatures do not meet the release threshold: ${detail.join("; ")}`);
   }
-  steps.push(`signatures: ${sigs.validKeyids.length} of ${sigs.threshold} required release key(s) of root v${root.version} (${sigs.validKeyids.map((k) => k.slice(0, 12)).join(", ")})`);
+  pass(`signatures: ${sigs.validKeyids.length} of ${sigs.threshold} required release key(s) of root v${root.version} (${sigs.validKeyids.map((k) => k.slice(0, 12)).join(", ")})`);
 
   const manifest = decodeManifest(manifestBytes);
-  steps.push(`manifest: ${manifest.name} ${manifest.version} (${manifest.kind}), ${manifest.size} bytes`);
+  pass(`manifest: ${manifest.name} ${manifest.version} (${manifest.kind}), ${manifest.size} bytes`);
 
   // 2. Platform: native modules built for another CPU would crash the agent after the switch.
   if (manifest.platform !== "any" && manifest.platform !== device.platform) {
     throw new OtaError("OTA_PLATFORM", `release is for ${manifest.platform}, this device is ${device.platform}`);
   }
-  steps.push(`platform: ${manifest.platform} fits ${device.platform}`);
+  pass(`platform: ${manifest.platform} fits ${device.platform}`);
 
   // 3. Group: a release signed for the pilot line must not be replayed to the whole plant.
   if (manifest.groups.length > 0 && !device.groups.some((g) => manifest.groups.includes(g))) {
     throw new OtaError("OTA_GROUP", `release targets group(s) ${manifest.groups.join(", ")}; this device is in ${device.groups.length ? device.groups.join(", ") : "no group"}`);
   }
-  steps.push(`groups: ${manifest.groups.length ? `${manifest.groups.join(", ")} includes ${device.groups.filter((g) => manifest.groups.includes(g)).join(", ")}` : "all devices"}`);
+  pass(`groups: ${manifest.groups.length ? `${manifest.groups.join(", ")} includes ${device.groups.filter((g) => manifest.groups.includes(g)).join(", ")}` : "all devices"}`);
 
   // 4. Expiry: a freeze attack replays an old, validly signed release long after it was withdrawn.
   if (!(now.getTime() < Date.parse(manifest.expires))) throw new OtaError("OTA_EXPIRED", `release expired on ${manifest.expires}`);
-  steps.push(`expires: ${manifest.expires} (not expired)`);
+  pass(`expires: ${manifest.expires} (not expired)`);
 
   // 5. Anti-rollback: an old signed release with a known hole must never be installable again, neither
   //    over the installed version nor over anything this device ever committed.
@@ -90,10 +103,11 @@ export function verifyManifest(input: VerifyManifestInput): VerifiedManifest {
     const same = compareSemver(manifest.version, device.installedVersion) === 0;
     throw new OtaError("OTA_NOT_NEWER", `release ${manifest.version} is ${same ? "the installed version" : `older than the installed ${device.installedVersion}`}; only a newer version is installed`);
   }
-  if (device.floor !== null && compareSemver(manifest.version, device.floor) <= 0) {
-    throw new OtaError("OTA_ROLLBACK", `release ${manifest.version} is not newer than ${device.floor}, the highest ${manifest.kind} version this device has committed (rollback refused)`);
+  const floor = device.floor?.get(manifest.kind) ?? null;
+  if (floor !== null && compareSemver(manifest.version, floor) <= 0) {
+    throw new OtaError("OTA_ROLLBACK", `release ${manifest.version} is not newer than ${floor}, the highest ${manifest.kind} version this device has committed (rollback refused)`);
   }
-  steps.push(`version: ${manifest.version} > installed ${device.installedVersion ?? "(none)"} and > highest seen ${device.floor ?? "(none)"}`);
+  pass(`version: ${manifest.version} > installed ${device.installedVersion ?? "(none)"} and > highest committed ${floor ?? "(none)"}`);
 
   // 6. minVersion: some releases carry migrations that only work from a given version on.
   if (manifest.minVersion !== null) {
@@ -101,9 +115,9 @@ export function verifyManifest(input: VerifyManifestInput): VerifiedManifest {
     if (compareSemver(device.installedVersion, manifest.minVersion) < 0) {
       throw new OtaError("OTA_MIN_VERSION", `release needs version ${manifest.minVersion} or later installed; this device runs ${device.installedVersion}`);
     }
-    steps.push(`minVersion: installed ${device.installedVersion} >= ${manifest.minVersion}`);
+    pass(`minVersion: installed ${device.installedVersion} >= ${manifest.minVersion}`);
   } else {
-    steps.push("minVersion: none");
+    pass("minVersion: none");
   }
   return { manifest, steps };
 }
