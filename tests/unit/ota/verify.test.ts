@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { isOtaError, type OtaErrorCode } from "../../../agent/ota/errors.js";
 import { encodeManifest, type Manifest } from "../../../agent/ota/manifest.js";
-import { sign } from "../../../agent/ota/keys.js";
+import { sign, type PrivateKey } from "../../../agent/ota/keys.js";
 import { verifyManifest, verifyPayload, type DeviceFacts } from "../../../agent/ota/verify.js";
 import { keys, makeRoot, manifest, NOW, signed } from "./helpers.js";
 
@@ -14,7 +14,7 @@ const root2of2 = makeRoot({ version: 1, rootKeys: [rootKey!], releaseKeys: [rel0
 
 const device: DeviceFacts = { platform: "linux-arm64", groups: ["line-3"], installedVersion: "1.1.0", floor: null };
 
-function attempt(m: Manifest, over: { device?: Partial<DeviceFacts>; signers?: typeof rel0[]; now?: Date; root?: typeof root1 } = {}): OtaErrorCode | "ok" {
+function attempt(m: Manifest, over: { device?: Partial<DeviceFacts>; signers?: PrivateKey[]; now?: Date; root?: typeof root1 } = {}): OtaErrorCode | "ok" {
   try {
     verifyManifest({ ...signed(m, over.signers ?? [rel0!]), root: over.root ?? root1, device: { ...device, ...over.device }, now: over.now ?? NOW });
     return "ok";
