@@ -6,8 +6,10 @@ import { runCommand } from "./commands/run.js";
 import { simCommand } from "./commands/sim.js";
 import { validateCommand } from "./commands/validate.js";
 import { opcuaCommand } from "./commands/opcua.js";
+import { keysCommand } from "./commands/keys.js";
+import { releaseCommand } from "./commands/release.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand];
+const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -47,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.help + "\n");
     return EXIT.ok;
   }
-  if (values.version) {
+  // A command may take --version VALUE (release pack): only the bare flag asks for the tool's version.
+  if (values.version === true) {
     process.stdout.write(VERSION + "\n");
     return EXIT.ok;
   }
