@@ -4,17 +4,11 @@ import type { Logger } from "../logger.js";
 import type { Outbox, OutboxBatch, RecordKind } from "../store/outbox.js";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
+import { clientOptions, type MqttConnectionOptions } from "./connection.js";
+import { groupByKind, OutboxReader } from "./outbox-reader.js";
 import { topicsFor, type Topics } from "./topics.js";
 
-export interface MqttUplinkOptions {
-  url: string;
-  clientId: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  /** PEM contents (not paths): the agent reads the files, so the data plane never touches the disk for them. */
-  tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined; rejectUnauthorized: boolean } | undefined;
-  protocolVersion: 4 | 5;
-  keepaliveS: number;
+export interface MqttUplinkOptions extends MqttConnectionOptions {
   deviceId: string;
   /** Topic root with {deviceId} already expanded, e.g. `edge/gw-1`. */
   root: string;
@@ -50,9 +44,8 @@ interface Inflight {
 export class MqttUplink {
   readonly topics: Topics;
   private client: MqttClient | null = null;
-  private cursor = 0;
+  private readonly reader: OutboxReader;
   private readonly inflight = new Map<number, Inflight>();
-  private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private lastError: string | null = null;
   private connectedSince: number | null = null;
@@ -61,23 +54,14 @@ export class MqttUplink {
 
   constructor(private readonly options: MqttUplinkOptions) {
     this.topics = topicsFor(options.root);
+    this.reader = new OutboxReader({ ...options, onDue: (flush) => this.pump(flush) });
   }
 
   /** Starts connecting and returns at once: the agent stores data whether or not the broker is up. */
   start(): void {
     const o = this.options;
-    const client = mqtt.connect(o.url, {
-      clientId: o.clientId,
-      username: o.username,
-      password: o.password,
-      protocolVersion: o.protocolVersion,
-      keepalive: o.keepaliveS,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      clean: true,
-      will: { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true },
-      ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, rejectUnauthorized: o.tls.rejectUnauthorized } : {}),
-    });
+    const will = { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true } as const;
+    const client = mqtt.connect(o.url, clientOptions(o, will, 2000));
     this.client = client;
     client.on("connect", () => {
       this.connectedSince = o.clock();
@@ -101,19 +85,7 @@ export class MqttUplink {
 
   /** Tells the uplink new records were stored: send now if a full batch waits, else within maxDelay. */
   kick(): void {
-    // An estimate: seqs dropped by a bound still count here, which is why pump() never calls kick().
-    const unsent = this.options.outbox.stats().lastSeq - this.cursor;
-    if (unsent >= this.options.batchMaxSamples) this.pump(false);
-    else this.armTimer();
-  }
-
-  /** Sends whatever is stored, full batch or not, within maxDelay. */
-  private armTimer(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pump(true);
-    }, this.options.batchMaxDelayMs);
+    this.reader.kick();
   }
 
   status(): UplinkStatus {
@@ -133,8 +105,7 @@ export class MqttUplink {
    */
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.reader.stop();
     const client = this.client;
     if (!client) return;
     const deadline = this.options.clock() + graceMs;
@@ -155,19 +126,9 @@ export class MqttUplink {
   private pump(flush: boolean): void {
     const client = this.client;
     if (!client || !client.connected || this.stopping) return;
-    const { outbox, batchMaxSamples, inflightBatches } = this.options;
-    while (this.inflight.size < inflightBatches) {
-      const rows = outbox.peek(this.cursor, batchMaxSamples);
-      if (rows.length === 0) return;
-      const count = rows.reduce((n, r) => n + r.count, 0);
-      const lastRow = rows[rows.length - 1] as OutboxBatch;
-      const end = lastRow.firstSeq + lastRow.count - 1;
-      // A batch is as full as it gets when more is stored behind it; otherwise a short one waits for maxDelay.
-      if (count < batchMaxSamples && !flush && outbox.stats().lastSeq <= end) {
-        this.armTimer();
-        return;
-      }
-      this.cursor = end;
+    while (this.inflight.size < this.options.inflightBatches) {
+      const rows = this.reader.take(flush);
+      if (!rows) return;
       for (const [kind, group] of groupByKind(rows)) this.publish(client, kind, group);
     }
   }
@@ -182,29 +143,14 @@ export class MqttUplink {
       this.inflight.delete(first);
       if (err) {
         // Not acknowledged: read these rows again (a duplicate at worst, never a gap).
-        this.cursor = Math.min(this.cursor, first - 1);
+        this.reader.rewind(first);
         this.lastError = errorMessage(err);
         return;
       }
-      try {
-        this.options.outbox.ack(firstSeqs);
-      } catch (ackErr) {
-        // The rows stay and are sent again later: a duplicate, never a loss.
-        this.options.logger.error({ err: errorMessage(ackErr) }, "could not delete acknowledged rows");
-      }
+      this.reader.ack(firstSeqs);
       this.batchesSent++;
       this.pump(false);
       if (this.inflight.size === 0) this.kick();
     });
   }
-}
-
-function groupByKind(rows: OutboxBatch[]): Map<RecordKind, OutboxBatch[]> {
-  const groups = new Map<RecordKind, OutboxBatch[]>();
-  for (const r of rows) {
-    const list = groups.get(r.kind);
-    if (list) list.push(r);
-    else groups.set(r.kind, [r]);
-  }
-  return groups;
 }
