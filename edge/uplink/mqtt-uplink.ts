@@ -5,7 +5,7 @@ import type { Outbox, OutboxBatch, RecordKind } from "../store/outbox.js";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
 import { clientOptions, type MqttConnectionOptions } from "./connection.js";
-import { groupByKind, OutboxReader } from "./outbox-reader.js";
+import { groupByKind, OutboxReader, settle } from "./outbox-reader.js";
 import { topicsFor, type Topics } from "./topics.js";
 
 export interface MqttUplinkOptions extends MqttConnectionOptions {
@@ -108,10 +108,7 @@ export class MqttUplink {
     this.reader.stop();
     const client = this.client;
     if (!client) return;
-    const deadline = this.options.clock() + graceMs;
-    while (client.connected && this.inflight.size > 0 && this.options.clock() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await settle(() => !client.connected || this.inflight.size === 0, graceMs, this.options.clock);
     if (client.connected) {
       await Promise.race([
         client.publishAsync(this.topics.state, "offline", { qos: 1, retain: true }).catch(() => undefined),

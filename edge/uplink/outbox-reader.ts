@@ -102,3 +102,9 @@ export function groupByKind(rows: readonly OutboxBatch[]): Map<RecordKind, Outbo
   }
   return groups;
 }
+
+/** Waits, polling, until `done()` or `graceMs` have passed: a stopping uplink lets its batches in flight be acknowledged. */
+export async function settle(done: () => boolean, graceMs: number, clock: () => number): Promise<void> {
+  const deadline = clock() + graceMs;
+  while (!done() && clock() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
