@@ -168,3 +168,16 @@ function toPayload(m: TextMessage): DecodedPayload {
   }
   return out;
 }
+
+/** Encodes a payload written in protoc's text format (e.g. an NCMD a host would send), with the same .proto. */
+export function protocEncode(text: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      "protoc",
+      [`--proto_path=${dirname(PROTO)}`, "--encode=edge_agent_test.sparkplug.Payload", PROTO],
+      { timeout: 10_000, encoding: "buffer" },
+      (err, stdout, stderr) => (err ? reject(new Error(`protoc failed: ${err.message} ${stderr.toString()}`)) : resolve(stdout)),
+    );
+    child.stdin?.end(text);
+  });
+}
