@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { crossDeviceChecks, deviceSchemas } from "../../edge/drivers/registry.js";
 import { byteSize, durationMs, identifier, intRange } from "../../edge/schema-kit.js";
+import { sparkplugConfigSchema } from "../../edge/uplink/sparkplug/config.js";
 
 /**
  * The configuration file's schema: the single source of field names. The TypeScript types, the
@@ -31,6 +32,11 @@ const mqttSchema = z
       .describe("TLS for mqtts:// URLs: which CA to trust and the client certificate for mutual TLS."),
     protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4).describe("4 = MQTT 3.1.1, 5 = MQTT 5."),
     keepaliveS: intRange(0, 65535).default(30).describe("Keep-alive interval in seconds (0 disables it)."),
+    mode: z
+      .enum(["json", "sparkplug"])
+      .default("json")
+      .describe("json = edge-agent's JSON batches under topicRoot; sparkplug = Sparkplug B 3.0 (needs the sparkplug section)."),
+    sparkplug: sparkplugConfigSchema.optional(),
     cleanSession: z
       .boolean()
       .default(true)
@@ -57,6 +63,7 @@ const mqttSchema = z
   .superRefine((m, ctx) => {
     if (m.tls && !/^(mqtts|wss|ssl):/.test(m.url)) ctx.addIssue({ code: "custom", path: ["tls"], message: "tls applies to mqtts:// (or wss://) URLs" });
     if (m.tls && Boolean(m.tls.cert) !== Boolean(m.tls.key)) ctx.addIssue({ code: "custom", path: ["tls"], message: "a client certificate needs both cert and key" });
+    if (m.mode === "sparkplug" && !m.sparkplug) ctx.addIssue({ code: "custom", path: ["sparkplug"], message: 'mode "sparkplug" needs a sparkplug section with at least groupId' });
   })
   .describe("The MQTT uplink. Without it, data is stored locally and sent once a broker is configured.");
 

@@ -10,7 +10,9 @@ import { openOutbox } from "../../edge/store/open-store.js";
 import { StoreWriter } from "../../edge/store/store-writer.js";
 import { DropReporter } from "../../edge/store/drop-report.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
-import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
+import { MqttUplink, type Uplink } from "../../edge/uplink/mqtt-uplink.js";
+import { SparkplugUplink } from "../../edge/uplink/sparkplug/sparkplug-uplink.js";
+import { metricHint } from "./metric-hint.js";
 import { expandRoot } from "../../edge/uplink/topics.js";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
 import type { AgentConfig } from "../config/schema.js";
@@ -52,7 +54,7 @@ export class Runtime {
   private readonly startedAt: number;
   private outbox: SqliteOutbox | null = null;
   private writer: StoreWriter | null = null;
-  private uplink: MqttUplink | null = null;
+  private uplink: Uplink | null = null;
   private pipeline: Pipeline | null = null;
   private readonly drivers: Driver[] = [];
   private api: ApiServer | null = null;
@@ -91,7 +93,7 @@ export class Runtime {
       drivers: this.drivers.map((d) => d.status()),
       outbox: this.requireOutbox().stats(),
       store: this.requireWriter().status(),
-      uplink: uplink ? { ...uplink.status(), topics: { telemetry: uplink.topics.telemetry, state: uplink.topics.state } } : null,
+      uplink: uplink ? uplink.status() : null,
       pipeline: { ...this.requirePipeline().counters },
     };
   }
@@ -192,7 +194,7 @@ export class Runtime {
           logger.warn({ component: "uplink" }, "no mqtt section in the config: data is stored but not sent");
           return;
         }
-        this.uplink = new MqttUplink({
+        const connection = {
           url: mqtt.url,
           clientId: mqtt.clientId ?? `edge-agent-${this.deviceId}`,
           username: mqtt.username,
@@ -207,17 +209,36 @@ export class Runtime {
           keepaliveS: mqtt.keepaliveS,
           cleanSession: mqtt.cleanSession,
           sessionExpiryS: mqtt.sessionExpiryS,
-          backlogMaxPerS: mqtt.backlogMaxPerS,
-          compress: mqtt.batch.compress,
-          deviceId: this.deviceId,
-          root: expandRoot(mqtt.topicRoot, this.deviceId),
+        };
+        const batching = {
           batchMaxSamples: mqtt.batch.maxSamples,
           batchMaxDelayMs: mqtt.batch.maxDelayMs,
           inflightBatches: mqtt.batch.inflight,
+          backlogMaxPerS: mqtt.backlogMaxPerS,
           outbox: this.requireOutbox(),
           logger: logger.child({ component: "uplink" }),
           clock: this.clock,
-        });
+        };
+        this.uplink =
+          mqtt.mode === "sparkplug" && mqtt.sparkplug
+            ? new SparkplugUplink({
+                ...connection,
+                ...batching,
+                groupId: mqtt.sparkplug.groupId,
+                edgeNodeId: mqtt.sparkplug.edgeNodeId ?? this.deviceId,
+                dataDir: resolve(config.dataDir),
+                devices: config.devices.map((d) => ({
+                  deviceId: d.id,
+                  metrics: (d.points as readonly PointBaseConfig[]).map((p) => ({ point: p.id, name: p.name ?? p.id, datatype: metricHint(p), unit: p.unit })),
+                })),
+              })
+            : new MqttUplink({
+                ...connection,
+                ...batching,
+                compress: mqtt.batch.compress,
+                deviceId: this.deviceId,
+                root: expandRoot(mqtt.topicRoot, this.deviceId),
+              });
         this.uplink.start();
       },
       stop: () => this.uplink?.stop(),

@@ -17,6 +17,6 @@ export interface AgentStatus {
   /** Whether the disk takes writes; while it does not, records wait in a bounded memory buffer. */
   store: StoreWriterStatus;
   /** null when no broker is configured (data is only stored). */
-  uplink: (UplinkStatus & { topics: { telemetry: string; state: string } }) | null;
+  uplink: UplinkStatus | null;
   pipeline: PipelineCounters;
 }

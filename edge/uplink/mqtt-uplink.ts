@@ -1,26 +1,16 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { Clock } from "../model.js";
 import type { Logger } from "../logger.js";
-import type { Outbox, OutboxBatch, RecordKind } from "../store/outbox.js";
+import type { Outbox } from "../store/outbox.js";
 import { gzipSync } from "node:zlib";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
 import { topicsFor, type Topics } from "./topics.js";
 import { DrainPlanner, type DrainProgress, type PlannedBatch } from "./drain.js";
+import { clientOptions, type MqttConnectionOptions } from "./connection.js";
+import { ackRows, groupByKind, settle } from "./shared.js";
 
-export interface MqttUplinkOptions {
-  url: string;
-  clientId: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  /** PEM contents (not paths): the agent reads the files, so the data plane never touches the disk for them. */
-  tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined; rejectUnauthorized: boolean } | undefined;
-  protocolVersion: 4 | 5;
-  keepaliveS: number;
-  /** false = a persistent session: the broker keeps this client's subscriptions and queued commands while it is away. */
-  cleanSession?: boolean | undefined;
-  /** MQTT 5, persistent session: how long the broker keeps it after a disconnect. */
-  sessionExpiryS?: number | undefined;
+export interface MqttUplinkOptions extends MqttConnectionOptions {
   deviceId: string;
   /** Topic root with {deviceId} already expanded, e.g. `edge/gw-1`. */
   root: string;
@@ -37,7 +27,18 @@ export interface MqttUplinkOptions {
   clock: Clock;
 }
 
+/** What the runtime needs of an uplink, whatever its format (JSON batches or Sparkplug B). */
+export interface Uplink {
+  start(): void;
+  /** New records were stored. */
+  kick(): void;
+  status(): UplinkStatus;
+  stop(graceMs?: number): Promise<void>;
+}
+
 export interface UplinkStatus {
+  /** The topics a consumer subscribes to (JSON mode: telemetry and state). */
+  topics?: Record<string, string>;
   url: string;
   connected: boolean;
   lastError: string | null;
@@ -53,7 +54,7 @@ export interface UplinkStatus {
  * back, `state` = online (retained) on connect and offline through the last will. What goes next is
  * the DrainPlanner's call: alarms and events first, live telemetry next, an outage's backlog behind.
  */
-export class MqttUplink {
+export class MqttUplink implements Uplink {
   readonly topics: Topics;
   private client: MqttClient | null = null;
   private readonly planner: DrainPlanner;
@@ -80,20 +81,7 @@ export class MqttUplink {
   /** Starts connecting and returns at once: the agent stores data whether or not the broker is up. */
   start(): void {
     const o = this.options;
-    const clean = o.cleanSession ?? true;
-    const client = mqtt.connect(o.url, {
-      clientId: o.clientId,
-      username: o.username,
-      password: o.password,
-      protocolVersion: o.protocolVersion,
-      keepalive: o.keepaliveS,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      clean,
-      ...(o.protocolVersion === 5 && !clean ? { properties: { sessionExpiryInterval: o.sessionExpiryS ?? 86_400 } } : {}),
-      will: { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true },
-      ...(o.tls ? { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, rejectUnauthorized: o.tls.rejectUnauthorized } : {}),
-    });
+    const client = mqtt.connect(o.url, clientOptions(o, { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true }, 2000));
     this.client = client;
     client.on("connect", () => {
       this.connectedSince = o.clock();
@@ -124,6 +112,7 @@ export class MqttUplink {
 
   status(): UplinkStatus {
     return {
+      topics: { telemetry: this.topics.telemetry, state: this.topics.state },
       url: this.options.url,
       connected: this.client?.connected ?? false,
       lastError: this.lastError,
@@ -143,10 +132,7 @@ export class MqttUplink {
     this.planner.stop();
     const client = this.client;
     if (!client) return;
-    const deadline = this.options.clock() + graceMs;
-    while (client.connected && this.planner.inflightCount > 0 && this.options.clock() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await settle(() => !client.connected || this.planner.inflightCount === 0, graceMs, this.options.clock);
     if (client.connected) {
       await Promise.race([
         client.publishAsync(this.topics.state, "offline", { qos: 1, retain: true }).catch(() => undefined),
@@ -169,12 +155,7 @@ export class MqttUplink {
       client.publish(topic, payload, { qos: 1, ...properties }, (err) => {
         if (err) failed = err;
         else {
-          try {
-            this.options.outbox.ack(rows.map((r) => r.firstSeq));
-          } catch (ackErr) {
-            // The rows stay and are sent again later: a duplicate, never a loss.
-            this.options.logger.error({ err: errorMessage(ackErr) }, "could not delete acknowledged rows");
-          }
+          ackRows(this.options.outbox, rows.map((r) => r.firstSeq), this.options.logger);
           this.batchesSent++;
         }
         if (--open > 0) return;
@@ -186,14 +167,4 @@ export class MqttUplink {
       });
     }
   }
-}
-
-function groupByKind(rows: OutboxBatch[]): Map<RecordKind, OutboxBatch[]> {
-  const groups = new Map<RecordKind, OutboxBatch[]>();
-  for (const r of rows) {
-    const list = groups.get(r.kind);
-    if (list) list.push(r);
-    else groups.set(r.kind, [r]);
-  }
-  return groups;
 }

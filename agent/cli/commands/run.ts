@@ -74,7 +74,7 @@ Options:
         type: "ready",
         deviceId: runtime.deviceId,
         api: runtime.apiAddress(),
-        topicRoot: status.uplink ? status.uplink.topics.telemetry.replace(/\/telemetry$/, "") : null,
+        topicRoot: status.uplink?.topics?.telemetry?.replace(/\/telemetry$/, "") ?? null,
       };
       process.send(ready);
     }
