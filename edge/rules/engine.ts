@@ -311,13 +311,15 @@ export class RuleEngine {
       const batch = this.virtualQueue;
       this.virtualQueue = [];
       this.report(() => this.options.onVirtualSamples?.(batch));
+      const p = this.program;
+      // The table always holds what was emitted, even when the round is cut.
+      this.apply(p, batch);
       if (round >= MAX_ROUNDS) {
+        this.dirtyCount = 0;
         this.counters.cascadeCutoffs++;
         this.options.logger?.warn({ points: [...new Set(batch.map((s) => s.point))] }, "rules keep setting virtual points that re-trigger each other; stopped this round");
         continue;
       }
-      const p = this.program;
-      this.apply(p, batch);
       this.runDirty(p, now);
     }
   }
@@ -346,6 +348,8 @@ export class RuleEngine {
         s.active = true;
         s.since = now;
         this.actions.run(s, "raise", now);
+        // The raising evaluation is the first one "while active" too.
+        this.actions.run(s, "active", now);
         return;
       }
       // False, or Unknown under hold: a `for` in progress starts over (it was not seen to hold throughout).
