@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { durationMs } from "../schema-kit.js";
+import { describeInput } from "../schema-kit.js";
 
 /**
  * Durations in rules are written the way engineers say them: "500ms", "10s", "2m", "1h" (decimals
- * allowed: "1.5s"), or a plain number of milliseconds.
+ * allowed: "1.5s"), or a plain integer number of milliseconds (as schema-kit's durationMs takes them).
  */
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -17,17 +17,15 @@ export function parseDuration(text: string): number | null {
 
 /** A duration field: "10s"-style text or a number of ms, bounded to [minMs, maxMs]; always ms after parsing. */
 export function durationSchema(minMs: number, maxMs: number) {
-  const text = z.string().transform((s, ctx) => {
-    const ms = parseDuration(s);
-    if (ms === null) {
-      ctx.addIssue({ code: "custom", message: `expected a duration like "500ms", "10s", "2m" or "1h", got ${JSON.stringify(s)}` });
-      return z.NEVER;
-    }
-    if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: "custom", message: `expected a duration ${minMs}..${maxMs} ms, got ${JSON.stringify(s)} (${ms} ms)` });
+  const what = `a duration ${minMs}..${maxMs} ms, as a number of ms or text like "500ms", "10s", "2m", "1h"`;
+  // One union of the two input types and one transform that checks both, so every failure reads the
+  // same way (a zod union would report a bare "Invalid input").
+  return z.union([z.number(), z.string()], { error: (iss) => `expected ${what}, got ${describeInput(iss.input)}` }).transform((v, ctx) => {
+    const ms = typeof v === "number" ? v : parseDuration(v);
+    if (ms === null || !Number.isInteger(ms) || ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: "custom", message: `expected ${what}, got ${describeInput(v)}` });
       return z.NEVER;
     }
     return ms;
   });
-  return z.union([durationMs(minMs, maxMs), text]);
 }
