@@ -131,8 +131,31 @@ export class Compiler {
     };
   }
 
+  /**
+   * A point read as a number in one closure (no generic read + conversion pair): booleans are stored
+   * as 1/0 and decimal strings as their number (NaN when not numeric), so one array read covers all.
+   */
+  numReader(slot: number): () => number | undefined {
+    const t = this.env.table;
+    const { kind, num, ts } = t;
+    const stale = this.env.staleAfter;
+    if (stale > 0) {
+      return () => {
+        if (kind[slot] === NONE || t.now - (ts[slot] as number) > stale) return undefined;
+        const v = num[slot] as number;
+        return v === v ? v : undefined;
+      };
+    }
+    return () => {
+      if (kind[slot] === NONE) return undefined;
+      const v = num[slot] as number;
+      return v === v ? v : undefined;
+    };
+  }
+
   /** A numeric operand: refused at compile time when it can only be a boolean or a string. */
   num(n: Node): () => number | undefined {
+    if (n.t === "point") return this.numReader(this.slot(n));
     const c = this.node(n);
     if (c.type === "num") return c.fn as () => number | undefined;
     if (c.type !== "any") throw new ExpressionError(n.pos, `expected a number, found a ${typeName(c.type)}`);
@@ -142,6 +165,17 @@ export class Compiler {
 
   /** A condition operand: refused at compile time when it can only be a number or a string. */
   bool(n: Node): () => boolean | undefined {
+    if (n.t === "point") {
+      const slot = this.slot(n);
+      const t = this.env.table;
+      const { kind, num, ts } = t;
+      const stale = this.env.staleAfter;
+      return () => {
+        const k = kind[slot];
+        if (k === NONE || k === STR || (stale > 0 && t.now - (ts[slot] as number) > stale)) return undefined;
+        return num[slot] !== 0;
+      };
+    }
     const c = this.node(n);
     if (c.type === "bool") return c.fn as () => boolean | undefined;
     if (c.type !== "any") throw new ExpressionError(n.pos, `expected a condition (true/false), found a ${typeName(c.type)}`);
@@ -152,28 +186,42 @@ export class Compiler {
   private binary(n: Extract<Node, { t: "bin" }>): Compiled {
     const op = n.op;
     if (op === "and" || op === "or") {
-      const a = this.bool(n.l);
-      const b = this.bool(n.r);
-      // Kleene logic: a decisive operand wins even when the other one is Unknown.
+      // `a or b or c` is one closure looping over its operands rather than a chain of nested ones:
+      // fewer calls per evaluation, which is most of the cost of a closure tree.
+      const operands: Node[] = [];
+      const flatten = (x: Node) => {
+        if (x.t === "bin" && x.op === op) {
+          flatten(x.l);
+          flatten(x.r);
+        } else operands.push(x);
+      };
+      flatten(n);
+      const fs = operands.map((o) => this.bool(o));
+      const count = fs.length;
+      // Kleene logic: a decisive operand wins even when another one is Unknown.
       if (op === "and") {
         return {
           fn: () => {
-            const x = a();
-            if (x === false) return false;
-            const y = b();
-            if (y === false) return false;
-            return x === undefined || y === undefined ? undefined : true;
+            let unknown = false;
+            for (let i = 0; i < count; i++) {
+              const v = (fs[i] as () => boolean | undefined)();
+              if (v === false) return false;
+              if (v === undefined) unknown = true;
+            }
+            return unknown ? undefined : true;
           },
           type: "bool",
         };
       }
       return {
         fn: () => {
-          const x = a();
-          if (x === true) return true;
-          const y = b();
-          if (y === true) return true;
-          return x === undefined || y === undefined ? undefined : false;
+          let unknown = false;
+          for (let i = 0; i < count; i++) {
+            const v = (fs[i] as () => boolean | undefined)();
+            if (v === true) return true;
+            if (v === undefined) unknown = true;
+          }
+          return unknown ? undefined : false;
         },
         type: "bool",
       };
@@ -195,60 +243,72 @@ export class Compiler {
         type: "bool",
       };
     }
-    const a = this.num(n.l);
-    const b = this.num(n.r);
+    if (op === "<" || op === "<=" || op === ">" || op === ">=") {
+      // `point > 80`, the most common shape of all, is a single closure reading the array directly.
+      if (n.r.t === "num" && n.l.t === "point") return { fn: this.cmpPointConst(op, this.slot(n.l), n.r.v), type: "bool" };
+      return { fn: cmpFn(op, this.num(n.l), this.num(n.r)), type: "bool" };
+    }
+    return { fn: arithFn(op, this.num(n.l), this.num(n.r)), type: "num" };
+  }
+
+  private cmpPointConst(op: "<" | "<=" | ">" | ">=", slot: number, c: number): () => boolean | undefined {
+    const t = this.env.table;
+    const { kind, num, ts } = t;
+    const stale = this.env.staleAfter;
+    const known = stale > 0 ? () => kind[slot] !== NONE && t.now - (ts[slot] as number) <= stale : () => kind[slot] !== NONE;
+    // NaN (a non-numeric string) compares false both ways, so check it explicitly: it is Unknown.
     switch (op) {
       case "<":
-        return cmp(a, b, (x, y) => x < y);
+        return () => { const v = num[slot] as number; return known() && v === v ? v < c : undefined; };
       case "<=":
-        return cmp(a, b, (x, y) => x <= y);
+        return () => { const v = num[slot] as number; return known() && v === v ? v <= c : undefined; };
       case ">":
-        return cmp(a, b, (x, y) => x > y);
+        return () => { const v = num[slot] as number; return known() && v === v ? v > c : undefined; };
       case ">=":
-        return cmp(a, b, (x, y) => x >= y);
-      case "+":
-        return arith(a, b, (x, y) => x + y);
-      case "-":
-        return arith(a, b, (x, y) => x - y);
-      case "*":
-        return arith(a, b, (x, y) => x * y);
-      case "/":
-        return arith(a, b, (x, y) => x / y);
-      case "%":
-        return arith(a, b, (x, y) => x % y);
+        return () => { const v = num[slot] as number; return known() && v === v ? v >= c : undefined; };
     }
+  }
+}
+
+const NONE = Kind.NONE;
+const STR = Kind.STR;
+
+type NumFn = () => number | undefined;
+
+/** One closure literal per operator (no operator callback), so each call site stays monomorphic. */
+function cmpFn(op: "<" | "<=" | ">" | ">=", a: NumFn, b: NumFn): () => boolean | undefined {
+  switch (op) {
+    case "<":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : x < y; };
+    case "<=":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : x <= y; };
+    case ">":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : x > y; };
+    case ">=":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : x >= y; };
+  }
+}
+
+// x / 0, x % 0 and overflow have no meaningful value: Unknown, never Infinity or NaN.
+const fin = (r: number): number | undefined => (r - r === 0 ? r : undefined);
+
+function arithFn(op: "+" | "-" | "*" | "/" | "%", a: NumFn, b: NumFn): NumFn {
+  switch (op) {
+    case "+":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : fin(x + y); };
+    case "-":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : fin(x - y); };
+    case "*":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : fin(x * y); };
+    case "/":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : fin(x / y); };
+    case "%":
+      return () => { const x = a(); if (x === undefined) return undefined; const y = b(); return y === undefined ? undefined : fin(x % y); };
   }
 }
 
 function constant(v: Val, type: StaticType): Compiled {
   return { fn: () => v, type };
-}
-
-function cmp(a: () => number | undefined, b: () => number | undefined, f: (x: number, y: number) => boolean): Compiled {
-  return {
-    fn: () => {
-      const x = a();
-      if (x === undefined) return undefined;
-      const y = b();
-      return y === undefined ? undefined : f(x, y);
-    },
-    type: "bool",
-  };
-}
-
-function arith(a: () => number | undefined, b: () => number | undefined, f: (x: number, y: number) => number): Compiled {
-  return {
-    fn: () => {
-      const x = a();
-      if (x === undefined) return undefined;
-      const y = b();
-      if (y === undefined) return undefined;
-      const r = f(x, y);
-      // x / 0, x % 0 and overflow have no meaningful value: Unknown, never Infinity or NaN.
-      return Number.isFinite(r) ? r : undefined;
-    },
-    type: "num",
-  };
 }
 
 const isNumBool = (t: StaticType) => t === "num" || t === "bool";

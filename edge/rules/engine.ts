@@ -243,8 +243,8 @@ export class RuleEngine {
   nextDeadline(): number | null {
     let best = Infinity;
     for (const s of this.timed) {
-      const f = s.rule.config.for ?? 0;
-      const c = s.rule.config.clearFor ?? 0;
+      const f = s.forMs;
+      const c = s.clearForMs;
       if (!Number.isNaN(s.pendingSince)) best = Math.min(best, s.pendingSince + f);
       if (!Number.isNaN(s.clearPendingSince)) best = Math.min(best, s.clearPendingSince + c);
       for (const d of s.deferred.values()) best = Math.min(best, d.due);
@@ -330,13 +330,12 @@ export class RuleEngine {
     this.counters.evaluations++;
     s.lastEvaluated = now;
     const rule = s.rule;
-    const cfg = rule.config;
     if (!s.active) {
       const v = rule.when();
       s.lastCondition = v;
-      const holds = v !== undefined ? v : cfg.onUnknown === "true" ? true : cfg.onUnknown === "false" ? false : undefined;
+      const holds = v !== undefined ? v : s.unknownAs;
       if (holds === true) {
-        const forMs = cfg.for ?? 0;
+        const forMs = s.forMs;
         if (forMs > 0) {
           if (Number.isNaN(s.pendingSince)) {
             s.pendingSince = now;
@@ -356,8 +355,9 @@ export class RuleEngine {
       s.pendingSince = Number.NaN;
       return;
     }
+    // Unknown counted as false clears; counted as true keeps; hold keeps.
+    const unknownClears = s.unknownAs === undefined ? undefined : !s.unknownAs;
     let clears: boolean | undefined;
-    const unknownClears = cfg.onUnknown === "false" ? true : cfg.onUnknown === "true" ? false : undefined;
     if (rule.clear) {
       const v = rule.clear();
       s.lastCondition = v;
@@ -368,7 +368,7 @@ export class RuleEngine {
       clears = v !== undefined ? !v : unknownClears;
     }
     if (clears === true) {
-      const clearFor = cfg.clearFor ?? 0;
+      const clearFor = s.clearForMs;
       if (clearFor > 0) {
         if (Number.isNaN(s.clearPendingSince)) {
           s.clearPendingSince = now;

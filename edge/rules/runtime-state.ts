@@ -21,6 +21,12 @@ export class RuleState {
   /** Per written point: a write held back by minInterval, sent by tick() when due (latest value wins). */
   readonly deferred = new Map<string, { value: SampleValue; due: number; action: number }>();
 
+  /** Timing and Unknown handling copied out of the config once: the hot path reads plain fields. */
+  readonly forMs: number;
+  readonly clearForMs: number;
+  /** What an Unknown condition counts as: true, false, or undefined (hold). */
+  readonly unknownAs: boolean | undefined;
+
   constructor(
     readonly index: number,
     readonly rule: CompiledRule,
@@ -29,6 +35,9 @@ export class RuleState {
     readonly fingerprint: string,
   ) {
     this.enabled = rule.config.enabled;
+    this.forMs = rule.config.for ?? 0;
+    this.clearForMs = rule.config.clearFor ?? 0;
+    this.unknownAs = rule.config.onUnknown === "true" ? true : rule.config.onUnknown === "false" ? false : undefined;
   }
 
   get id(): string {
