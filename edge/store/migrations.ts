@@ -37,6 +37,26 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX history_ts ON history (ts_max);
     `);
   },
+  // Rule alarms (edge/rules/sqlite-alarm-store.ts): kept until closed and beyond, so active and
+  // unacknowledged alarms survive a restart and the API can list recent history.
+  (db) => {
+    db.exec(`
+      CREATE TABLE alarms (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule         TEXT NOT NULL,
+        severity     TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('active', 'acknowledged', 'cleared-unacknowledged', 'cleared')),
+        message      TEXT NOT NULL,
+        raised_at    INTEGER NOT NULL,
+        ack_at       INTEGER,
+        ack_by       TEXT,
+        cleared_at   INTEGER,
+        raise_values TEXT NOT NULL, -- JSON object: point id -> value (null = Unknown) when raised
+        clear_values TEXT           -- the same when cleared
+      ) STRICT;
+      CREATE INDEX alarms_open ON alarms (state) WHERE state <> 'cleared';
+    `);
+  },
 ];
 
 export function migrate(db: Database.Database): { from: number; to: number } {
