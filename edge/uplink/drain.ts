@@ -52,6 +52,8 @@ export interface DrainProgress {
   etaS: number | null;
   /** True while telemetry from before the current connection is still being sent. */
   backlog: boolean;
+  /** Telemetry with a seq below this was stored before the current connection (the backlog). */
+  liveFromSeq: number;
 }
 
 /** Acks are counted in buckets of this many ms over this many buckets: the rate covers the last ~10 s. */
@@ -188,7 +190,13 @@ export class DrainPlanner {
     const spanMs = recent.length > 0 ? Math.max(RATE_BUCKET_MS, now - (recent[0] as { at: number }).at) : 0;
     const ratePerS = spanMs > 0 ? Math.round((n * 1000) / spanMs) : 0;
     const pending = this.options.outbox.stats().pending;
-    return { pending, ratePerS, etaS: ratePerS > 0 ? Math.ceil(pending / ratePerS) : pending === 0 ? 0 : null, backlog: !this.backlogDone };
+    return {
+      pending,
+      ratePerS,
+      etaS: ratePerS > 0 ? Math.ceil(pending / ratePerS) : pending === 0 ? 0 : null,
+      backlog: !this.backlogDone,
+      liveFromSeq: this.liveFrom,
+    };
   }
 
   private settle(batch: PlannedBatch): void {

@@ -124,7 +124,7 @@ describe("DrainPlanner", () => {
     telemetry(100);
     const p = planner({ inflight: 10 });
     p.onConnect();
-    expect(p.progress()).toEqual({ pending: 100, ratePerS: 0, etaS: null, backlog: true });
+    expect(p.progress()).toEqual({ pending: 100, ratePerS: 0, etaS: null, backlog: true, liveFromSeq: 101 });
     for (let i = 0; i < 4; i++) {
       const { batch } = p.next(true);
       p.sent(batch as PlannedBatch);
@@ -133,6 +133,6 @@ describe("DrainPlanner", () => {
       now += 1000;
     }
     // 40 acknowledged over 4 s: 10/s, 60 to go: 6 s.
-    expect(p.progress()).toEqual({ pending: 60, ratePerS: 10, etaS: 6, backlog: true });
+    expect(p.progress()).toEqual({ pending: 60, ratePerS: 10, etaS: 6, backlog: true, liveFromSeq: 101 });
   });
 });
