@@ -62,7 +62,10 @@ async function sendBody(res: http.ServerResponse, fh: FileHandle, start: number,
       pos += bytesRead;
     }
     if (fault?.cutAfter !== undefined && pos >= fault.cutAfter && pos <= end) {
-      res.destroy(); // the promised Content-Length is never reached: a cut connection
+      // The promised Content-Length is never reached: the bytes so far are flushed, then FIN.
+      // (destroy() would drop what is still buffered and the client would see less than cutAfter.)
+      await new Promise<void>((resolve) => (res.socket ? res.socket.end(resolve) : resolve()));
+      res.destroy();
       return;
     }
     if (fault?.stallAfter !== undefined && pos >= fault.stallAfter && pos <= end) {
