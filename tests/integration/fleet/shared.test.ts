@@ -23,7 +23,7 @@ describe("two fleet instances sharing the status subscription", () => {
   it.each([
     [5, "MQTT 5"],
     [4, "MQTT 3.1.1"],
-  ] as const)("every status is counted once overall (%s, %s)", async (version) => {
+  ] as const)("every status is counted once overall (%s, %s)", async (version, _label) => {
     const fleets: FleetServer[] = [];
     try {
       for (let i = 0; i < 2; i++) fleets.push(await startFleetServer({ mqttUrl: broker.url, mqttVersion: version, shareGroup: "fleet", releasesDir: rel.dir, logger: testLogger() }));
