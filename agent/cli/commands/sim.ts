@@ -5,6 +5,7 @@ import { EXIT, UsageError, parseLogLevel, type Command, type OptionValues } from
 import { port, print } from "./sim-args.js";
 import { runModbusSimulator } from "./sim-modbus.js";
 import { runOpcuaSimulator } from "./sim-opcua.js";
+import { runFleetSimulator } from "./sim-fleet.js";
 
 
 
@@ -38,7 +39,7 @@ function untilStopped(): { done: Promise<number>; fatal: (reason: string) => voi
 export const simCommand: Command = {
   name: "sim",
   summary: "Simulator mode: simulated machines, an embedded MQTT broker and the agent",
-  help: `Usage: edge-agent sim [modbus | opcua] [options]
+  help: `Usage: edge-agent sim [modbus | opcua | fleet] [options]
 
 Without a target: starts a simulated Modbus PLC and OPC UA server, an embedded MQTT broker and the agent (as a child
 process, with agent/config/examples/simulator.yaml), then prints one line
@@ -79,7 +80,22 @@ edge-agent sim opcua: only the OPC UA factory server (simulators/opcua/README.md
 
       --port N             OPC UA port (default 4840; 0 = any free port; --opcua-port works too)
       --bulk N             add N extra changing variables (for load tests)
-      --data-dir DIR       the server's PKI goes to DIR/sim/opcua-sim-pki (default ./data)`,
+      --data-dir DIR       the server's PKI goes to DIR/sim/opcua-sim-pki (default ./data)
+
+edge-agent sim fleet: the fleet server simulator (simulators/fleet/README.md): serves signed releases over
+HTTP, offers them over MQTT in staged rollouts, provisions devices with claim tokens; prints one line
+  ready http=URL mqtt=URL status=FILTER
+then a per-device table whenever something changes; everything else through its HTTP API (JSON).
+  edge-agent sim fleet --mqtt URL --releases DIR [--port 0] [--share-group NAME] [--claim-tokens FILE]
+
+      --mqtt URL           the broker (mqtt://HOST:PORT)
+      --mqtt-version V     5 (default) or 3.1.1
+      --releases DIR       folder of releases: NAME.tar.gz, NAME.manifest.json, NAME.manifest.json.sig
+      --port N             HTTP port (default 0 = any free port)
+      --public-url URL     base URL for download links in offers (default http://HOST:PORT)
+      --share-group NAME   take statuses through $share/NAME/edge/+/ota/status (several instances)
+      --claim-tokens FILE  JSON claim tokens: {"tokens":[{"token","group"}]}
+      --require-proof      provisioning needs the device's signature over a server nonce`,
   options: {
     host: { type: "string" },
     "mqtt-port": { type: "string" },
@@ -98,11 +114,19 @@ edge-agent sim opcua: only the OPC UA factory server (simulators/opcua/README.md
     // sim opcua
     "opcua-port": { type: "string" },
     bulk: { type: "string" },
+    // sim fleet
+    mqtt: { type: "string" },
+    "mqtt-version": { type: "string" },
+    releases: { type: "string" },
+    "public-url": { type: "string" },
+    "share-group": { type: "string" },
+    "claim-tokens": { type: "string" },
+    "require-proof": { type: "boolean" },
   },
   positionals: true,
   async run(values, positionals) {
     const [target = "all", ...rest] = positionals;
-    if (rest.length > 0 || !["all", "modbus", "opcua"].includes(target)) throw new UsageError(`sim takes no target, "modbus" or "opcua", got "${positionals.join(" ")}"`);
+    if (rest.length > 0 || !["all", "modbus", "opcua", "fleet"].includes(target)) throw new UsageError(`sim takes no target, "modbus", "opcua" or "fleet", got "${positionals.join(" ")}"`);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
     const level = parseLogLevel(values["log-level"]) ?? "info";
     const [{ createLogger }, { startSimMode }] = await Promise.all([import("../../log.js"), import("../../sim/mode.js")]);
@@ -111,8 +135,9 @@ edge-agent sim opcua: only the OPC UA factory server (simulators/opcua/README.md
 
     if (target === "modbus") return runModbusSimulator(values, host, logger, stopped.done);
     if (target === "opcua") return runOpcuaSimulator(values, host, logger, stopped.done);
-    for (const only of ["port", "rtu", "baud", "tick-ms", "control-port", "bulk"]) {
-      if (values[only] !== undefined) throw new UsageError(`--${only} is for "sim modbus"`);
+    if (target === "fleet") return runFleetSimulator(values, host, logger, stopped.done);
+    for (const only of ["port", "rtu", "baud", "tick-ms", "control-port", "bulk", "mqtt", "mqtt-version", "releases", "public-url", "share-group", "claim-tokens", "require-proof"]) {
+      if (values[only] !== undefined) throw new UsageError(`--${only} is for "sim ${["mqtt", "mqtt-version", "releases", "public-url", "share-group", "claim-tokens", "require-proof"].includes(only) ? "fleet" : "modbus"}"`);
     }
 
     let mode;
