@@ -6,6 +6,7 @@ import { modbusSimScenario } from "./modbus-sim.js";
 import { agentLoadScenario } from "./agent-load.js";
 import { opcuaScenario } from "./opcua.js";
 import { rulesScenario } from "./rules.js";
+import { storeScenario } from "./store.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
-export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario, rulesScenario];
+export const scenarios: readonly Scenario[] = [pipelineScenario, storeScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario, rulesScenario];

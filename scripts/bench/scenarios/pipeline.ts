@@ -36,7 +36,7 @@ interface RunFigures {
 }
 
 /** The driver side: N samples in batches of FEED_BATCH, built once and fed to both sides. */
-function makeBatches(n: number): Sample[][] {
+export function makeBatches(n: number): Sample[][] {
   const t0 = Date.UTC(2024, 0, 1);
   const batches: Sample[][] = [];
   for (let i = 0; i < n; i += FEED_BATCH) {
@@ -59,7 +59,7 @@ function makeBatches(n: number): Sample[][] {
  * payload ("seqs" and "count" come before "samples") so that counting costs the measured process
  * almost nothing.
  */
-class Counter {
+export class Counter {
   total = 0;
   messages = 0;
   duplicates = 0;
@@ -93,7 +93,7 @@ class Counter {
   }
 }
 
-async function expectAll(counter: Counter, n: number, side: string): Promise<void> {
+export async function expectAll(counter: Counter, n: number, side: string): Promise<void> {
   try {
     await waitUntil(() => counter.total >= n, 15_000, `the subscriber to see ${n} samples`, 5);
   } catch {
@@ -104,7 +104,7 @@ async function expectAll(counter: Counter, n: number, side: string): Promise<voi
   }
 }
 
-async function feed(batches: readonly Sample[][], process: (batch: Sample[]) => void): Promise<void> {
+export async function feed(batches: readonly Sample[][], process: (batch: Sample[]) => void): Promise<void> {
   for (const batch of batches) {
     process(batch);
     // Like drivers, the feed returns to the event loop between batches, so acks interleave with writes.
