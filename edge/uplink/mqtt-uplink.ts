@@ -43,6 +43,8 @@ export interface UplinkStatus {
   connected: boolean;
   lastError: string | null;
   connectedSince: number | null;
+  /** The broker still had this client's session (persistent sessions, cleanSession false). */
+  sessionPresent?: boolean;
   batchesSent: number;
   inflightBatches: number;
   /** Backlog drain: pending records, acknowledged records per second, time to empty. */
@@ -61,6 +63,7 @@ export class MqttUplink implements Uplink {
   private stopping = false;
   private lastError: string | null = null;
   private connectedSince: number | null = null;
+  private sessionPresent = false;
   private batchesSent = 0;
   private warnedDown = false;
 
@@ -83,8 +86,9 @@ export class MqttUplink implements Uplink {
     const o = this.options;
     const client = mqtt.connect(o.url, clientOptions(o, { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true }, 2000));
     this.client = client;
-    client.on("connect", () => {
+    client.on("connect", (connack) => {
       this.connectedSince = o.clock();
+      this.sessionPresent = connack.sessionPresent;
       this.warnedDown = false;
       this.planner.onConnect();
       const { pending } = this.planner.progress();
@@ -117,6 +121,7 @@ export class MqttUplink implements Uplink {
       connected: this.client?.connected ?? false,
       lastError: this.lastError,
       connectedSince: this.connectedSince,
+      sessionPresent: this.sessionPresent,
       batchesSent: this.batchesSent,
       inflightBatches: this.planner.inflightCount,
       drain: this.planner.progress(),
