@@ -40,6 +40,8 @@ export interface RuntimeOptions {
   logger: Logger;
   version: string;
   clock?: Clock;
+  /** How often store bounds are applied and drops reported (default 10 s; tests shorten it). */
+  upkeepMs?: number;
 }
 
 /**
@@ -171,7 +173,7 @@ export class Runtime {
           }
         };
         upkeep();
-        this.boundsTimer = setInterval(upkeep, 10_000);
+        this.boundsTimer = setInterval(upkeep, this.options.upkeepMs ?? 10_000);
         this.boundsTimer.unref();
       },
       stop: () => {
