@@ -43,6 +43,25 @@ export interface DrainOptions {
   publish: (batch: PlannedBatch) => void;
 }
 
+/** The batching settings every uplink passes through from its own options. */
+export type DrainSettings = Pick<DrainOptions, "outbox" | "batchMaxSamples" | "batchMaxDelayMs" | "inflightBatches" | "clock"> & {
+  backlogMaxPerS?: number | undefined;
+};
+
+/** The planner's options from an uplink's options plus its two callbacks. */
+export function drainOptions(o: DrainSettings, canSend: DrainOptions["canSend"], publish: DrainOptions["publish"]): DrainOptions {
+  return {
+    outbox: o.outbox,
+    batchMaxSamples: o.batchMaxSamples,
+    batchMaxDelayMs: o.batchMaxDelayMs,
+    inflightBatches: o.inflightBatches,
+    backlogMaxPerS: o.backlogMaxPerS ?? 0,
+    clock: o.clock,
+    canSend,
+    publish,
+  };
+}
+
 export interface DrainProgress {
   /** Records stored and not yet acknowledged. */
   pending: number;

@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { errorMessage } from "../errors.js";
 import { encodeTelemetryBatch } from "./batch.js";
 import { topicsFor, type Topics } from "./topics.js";
-import { DrainPlanner, type DrainProgress, type PlannedBatch } from "./drain.js";
+import { DrainPlanner, drainOptions, type DrainProgress, type PlannedBatch } from "./drain.js";
 import { clientOptions, type MqttConnectionOptions } from "./connection.js";
 import { ackRows, groupByKind, settle } from "./shared.js";
 
@@ -69,16 +69,13 @@ export class MqttUplink implements Uplink {
 
   constructor(private readonly options: MqttUplinkOptions) {
     this.topics = topicsFor(options.root);
-    this.planner = new DrainPlanner({
-      outbox: options.outbox,
-      batchMaxSamples: options.batchMaxSamples,
-      batchMaxDelayMs: options.batchMaxDelayMs,
-      inflightBatches: options.inflightBatches,
-      backlogMaxPerS: options.backlogMaxPerS ?? 0,
-      clock: options.clock,
-      canSend: () => !this.stopping && (this.client?.connected ?? false),
-      publish: (batch) => this.client && this.publish(this.client, batch),
-    });
+    this.planner = new DrainPlanner(
+      drainOptions(
+        options,
+        () => !this.stopping && (this.client?.connected ?? false),
+        (batch) => this.client && this.publish(this.client, batch),
+      ),
+    );
   }
 
   /** Starts connecting and returns at once: the agent stores data whether or not the broker is up. */

@@ -8,6 +8,7 @@ import { CliProcess } from "../helpers/cli.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { startModbusSimulator, type ModbusSimulator } from "../../simulators/modbus/index.js";
 import { waitFor } from "../helpers/ports.js";
+import { modbusDevicesYaml } from "../helpers/configs.js";
 
 /** A small seeded PRNG (mulberry32): the kill moments differ every run but a failing run can be replayed. */
 function prng(seed: number): () => number {
@@ -60,22 +61,10 @@ log: { level: warn }
 mqtt: { url: "${broker.url}", batch: { maxSamples: 200, maxDelayMs: 50 } }
 api: { enabled: false }
 `;
-    const points = Array.from({ length: 50 }, (_, i) => `      - { id: plc.r${i}, register: ${i}, type: uint16 }`).join("\n");
-    writeFileSync(
-      file,
-      `${common}devices:
-  - id: plc
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${sim.port}
-    pollMs: 20
-    points:
-${points}
-`,
-    );
+    writeFileSync(file, common + modbusDevicesYaml(sim.port, 50, 20));
     // The same gateway with its machines unplugged: it only sends what the outbox still holds.
     const drainFile = join(dir, "drain.yaml");
-    writeFileSync(drainFile, `${common}devices: []\n`);
+    writeFileSync(drainFile, `${common.replace("level: warn", "level: info")}devices: []\n`);
     const seen = new Map<number, number>();
     const observer = await mqtt.connectAsync(broker.url, { clientId: "crash-observer" });
     observer.on("message", (_t, p) => {
@@ -101,7 +90,9 @@ ${points}
     }
 
     // One last run, with no machines, left alone: it sends whatever the killed ones left in the outbox.
-    agent = new CliProcess(["run", "--config", drainFile]);
+    agent = new CliProcess(["run", "--config", drainFile, "--log-format", "json"]);
+    // Up and running (signal handlers in place) before anything below may stop it.
+    await agent.waitForLine(/agent running/, 30_000);
     await waitFor("the outbox drained", () => {
       const s = readStore(store);
       return s.pending === 0 && s.lastSeq > 0 && seen.size >= s.lastSeq ? true : undefined;

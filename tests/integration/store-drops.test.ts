@@ -9,6 +9,7 @@ import { startModbusSimulator, type ModbusSimulator } from "../../simulators/mod
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { modbusDevicesYaml } from "../helpers/configs.js";
 
 /**
  * A bound forces drops while the broker is away: the agent counts them by reason, and once the link is
@@ -31,7 +32,6 @@ describe("drops are counted and reported upstream", () => {
     sim = await startModbusSimulator({ port: 0 });
     broker = await startTestBroker();
     await broker.stop(); // the WAN is down from the start
-    const points = Array.from({ length: 50 }, (_, i) => `      - { id: plc.r${i}, register: ${i}, type: uint16 }`).join("\n");
     const config = parseConfig(
       `version: 1
 device: { id: drops-gw }
@@ -39,15 +39,7 @@ dataDir: ${dir}
 mqtt: { url: "${broker.url}", batch: { maxDelayMs: 50 } }
 api: { enabled: false }
 store: { maxRows: 1000, commitDelayMs: 0 }
-devices:
-  - id: plc
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${sim.port}
-    pollMs: 20
-    points:
-${points}
-`,
+${modbusDevicesYaml(sim.port, 50, 20)}`,
       "drops.yaml",
       {},
     );

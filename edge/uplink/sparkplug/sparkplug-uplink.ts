@@ -6,7 +6,7 @@ import { errorMessage } from "../../errors.js";
 import { clientOptions, type MqttConnectionOptions } from "../connection.js";
 import type { UplinkStatus } from "../mqtt-uplink.js";
 import { ackRows, settle } from "../shared.js";
-import { DrainPlanner, type PlannedBatch } from "../drain.js";
+import { DrainPlanner, drainOptions, type PlannedBatch } from "../drain.js";
 import { BdSeqStore } from "./bdseq-store.js";
 import { deviceBirth, nodeBirth, nodeDeath } from "./births.js";
 import { MetricCatalog, REBIRTH, type SparkplugDeviceSpec } from "./catalog.js";
@@ -84,16 +84,13 @@ export class SparkplugUplink {
   constructor(private readonly options: SparkplugUplinkOptions) {
     this.catalog = new MetricCatalog(options.devices);
     this.bdSeqStore = new BdSeqStore(options.dataDir);
-    this.planner = new DrainPlanner({
-      outbox: options.outbox,
-      batchMaxSamples: options.batchMaxSamples,
-      batchMaxDelayMs: options.batchMaxDelayMs,
-      inflightBatches: options.inflightBatches,
-      backlogMaxPerS: options.backlogMaxPerS ?? 0,
-      clock: options.clock,
-      canSend: () => this.client !== null && this.connectedSince !== null && !this.stopping,
-      publish: (batch) => this.client && this.publishBatch(this.client, batch),
-    });
+    this.planner = new DrainPlanner(
+      drainOptions(
+        options,
+        () => this.client !== null && this.connectedSince !== null && !this.stopping,
+        (batch) => this.client && this.publishBatch(this.client, batch),
+      ),
+    );
   }
 
   topic(type: SparkplugMessageType, deviceId?: string): string {
