@@ -91,6 +91,7 @@ function get(url: string, headers: Record<string, string>, o: DownloadOptions, r
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(u, { method: "GET", headers, ca: o.ca, signal: o.signal }, (res) => {
+      req.setTimeout(0); // from here on the body's own stall timer decides
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if (status >= 300 && status < 400 && location) {
@@ -164,9 +165,13 @@ async function attempt(o: DownloadOptions & DownloadTuning, part: string, have: 
   // (time, bytes) marks for the rate check; one per chunk is enough and bounded by the window.
   const marks: Array<[number, number]> = [[startedAt, bytes]];
   let stallTimer: NodeJS.Timeout | undefined;
+  let stalled: OtaError | null = null;
   const armStall = () => {
     clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => res.destroy(new OtaError("OTA_STALLED", `no data from the server for ${o.stallMs} ms at ${bytes} of ${o.size} bytes`)), o.stallMs);
+    stallTimer = setTimeout(() => {
+      stalled = new OtaError("OTA_STALLED", `no data from the server for ${o.stallMs} ms at ${bytes} of ${o.size} bytes`);
+      res.destroy(stalled);
+    }, o.stallMs);
   };
   armStall();
   try {
@@ -192,8 +197,10 @@ async function attempt(o: DownloadOptions & DownloadTuning, part: string, have: 
         }
       }
     }
+    if (stalled) throw stalled;
   } catch (err) {
     if (isOtaError(err)) throw err;
+    if (stalled) throw stalled; // the destroy surfaced as "aborted" or a reset
     // A reset or aborted connection mid-body: keep what arrived, the next attempt resumes with Range.
     throw new Retryable(`transfer interrupted at ${bytes} of ${o.size} bytes: ${(err as Error).message}`);
   } finally {
