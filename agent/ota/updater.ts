@@ -265,6 +265,7 @@ export class Updater {
       reportTo: { device: this.options.deviceId, topic: statusTopic(this.topicRoot) },
     });
     this.log.info({ offerId: offer.offerId, release: `${m.name} ${m.version}`, kind: m.kind }, "OTA update offered and verified");
+    this.reportRecord();
     await this.entered();
     await this.proceed("downloading");
   }
