@@ -5,6 +5,7 @@ import { modbusPollScenario } from "./modbus-poll.js";
 import { modbusSimScenario } from "./modbus-sim.js";
 import { agentLoadScenario } from "./agent-load.js";
 import { opcuaScenario } from "./opcua.js";
+import { otaVerifyScenario } from "./ota-verify.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
-export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario];
+export const scenarios: readonly Scenario[] = [pipelineScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario, otaVerifyScenario];
