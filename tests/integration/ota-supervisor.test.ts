@@ -250,6 +250,6 @@ describe("OTA supervisor and restarts", () => {
     process.kill(first.pid!, "SIGKILL");
     const second = await d.waitMessage((m) => m.type === "agent" && m.pid !== first.pid, "a restarted agent");
     expect(second.version).toBe("1.0.0");
-    expect(state(s)).toBeNull;
+    expect(StateStore.read(join(s.root, "ota", "state.json"))).toBeNull(); // no update was ever written
   });
 });
