@@ -8,8 +8,10 @@ import { validateCommand } from "./commands/validate.js";
 import { opcuaCommand } from "./commands/opcua.js";
 import { keysCommand } from "./commands/keys.js";
 import { releaseCommand } from "./commands/release.js";
+import { superviseCommand } from "./commands/supervise.js";
+import { otaCommand } from "./commands/ota.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand];
+const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -35,6 +35,17 @@ export const OTA_CODES = [
   "OTA_EXISTS",
   "OTA_FLOOR_CORRUPT",
   "OTA_PACK",
+  // Download, install, switch (install/supervisor)
+  "OTA_DOWNLOAD", // the server answered with an error, or the connection failed after every retry
+  "OTA_STALLED", // the download stalled or trickled below the minimum rate (slow-retrieval attack)
+  "OTA_DISK", // writing the download or the release failed (disk full, I/O error)
+  "OTA_OFFER_INVALID", // an offer message that does not match the offer schema
+  "OTA_BUSY", // another update is running; this offer is refused
+  "OTA_STATE_CORRUPT", // the persisted update state cannot be read
+  "OTA_STATE_LOOP", // one state was entered too many times (a crash loop around one step)
+  "OTA_CRASHED", // the new version exited during its health window
+  "OTA_UNHEALTHY", // the new version did not prove healthy within its health window
+  "OTA_NO_PREVIOUS", // nothing to roll back to
 ] as const;
 
 export type OtaErrorCode = (typeof OTA_CODES)[number];

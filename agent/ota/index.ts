@@ -1,6 +1,6 @@
 /**
- * OTA trust layer: what the install/supervisor work builds on. See README.md in this folder for the
- * file formats and the order of checks.
+ * OTA: the trust layer (formats, checks) and the install side (download, state machine, layout,
+ * updater). See README.md in this folder.
  */
 export { canonicalBytes, canonicalJson, parseCanonical } from "./canonical-json.js";
 export { OtaError, isOtaError, OTA_CODES, type OtaErrorCode } from "./errors.js";
@@ -41,3 +41,10 @@ export { verifyManifest, verifyPayload, currentPlatform, type DeviceFacts, type 
 export { VersionFloor } from "./version-floor.js";
 export { unpackArchive, scanArchive, DEFAULT_UNPACK_LIMITS, type UnpackLimits, type UnpackOptions, type UnpackResult } from "./unpack.js";
 export { packRelease, type PackOptions, type PackProgress, type PackResult } from "./pack.js";
+export { otaOfferSchema, otaStatusSchema, OTA_STATES, offerTopics, statusTopic, type OtaOffer, type OtaStatus, type OtaStatusState } from "./messages.js";
+export { download, DEFAULT_DOWNLOAD_TUNING, type DownloadOptions, type DownloadResult, type DownloadTuning, type DownloadFile } from "./download.js";
+export { StateStore, UPDATE_STATES, MAX_STATE_ENTRIES, type UpdateRecord, type UpdateState } from "./state.js";
+export { InstallLayout, installRelease, switchTo, switchBack, pruneReleases, replaceSymlink } from "./installer.js";
+export { StatusQueue } from "./status-queue.js";
+export { Updater, type UpdaterOptions, type UpdaterStatus, type OtaTransport, type OtaLogger } from "./updater.js";
+export { otaStatusReport, type OtaStatusReport } from "./status-report.js";

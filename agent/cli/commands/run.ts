@@ -3,6 +3,7 @@ import type { Runtime } from "../../runtime/runtime.js";
 import { VERSION } from "../../version.js";
 import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, parseLogLevel, type Command } from "../command.js";
+import type { AgentHealthMessage } from "../../supervisor/ipc.js";
 
 /** Sent over the IPC channel when `edge-agent sim` started this agent. */
 export interface AgentReadyMessage {
@@ -77,6 +78,20 @@ Options:
         topicRoot: status.uplink?.topics?.telemetry?.replace(/\/telemetry$/, "") ?? null,
       };
       process.send(ready);
+      // Health for `edge-agent supervise`: it commits an update only after reports like this one.
+      const health = (): void => {
+        const s = runtime.status();
+        const msg: AgentHealthMessage = {
+          type: "health",
+          ok: s.store.fault === null,
+          configLoaded: true,
+          devicesConnected: s.drivers.filter((d) => d.connected).length,
+          uplinkConnected: s.uplink ? s.uplink.connected : null,
+        };
+        if (process.connected) process.send?.(msg);
+      };
+      health();
+      setInterval(health, 5000).unref();
     }
     // Keep running until a signal: the shutdown handler exits the process.
     return new Promise<number>(() => undefined);

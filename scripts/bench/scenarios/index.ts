@@ -7,6 +7,17 @@ import { agentLoadScenario } from "./agent-load.js";
 import { opcuaScenario } from "./opcua.js";
 import { rulesScenario } from "./rules.js";
 import { storeScenario } from "./store.js";
+import { otaVerifyScenario } from "./ota-verify.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
-export const scenarios: readonly Scenario[] = [pipelineScenario, storeScenario, footprintScenario, modbusPollScenario, modbusSimScenario, agentLoadScenario, opcuaScenario, rulesScenario];
+export const scenarios: readonly Scenario[] = [
+  pipelineScenario,
+  storeScenario,
+  footprintScenario,
+  modbusPollScenario,
+  modbusSimScenario,
+  agentLoadScenario,
+  opcuaScenario,
+  rulesScenario,
+  otaVerifyScenario,
+];

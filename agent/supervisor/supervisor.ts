@@ -1,0 +1,326 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { fsyncDir } from "../ota/atomic-file.js";
+import { OtaError, isOtaError } from "../ota/errors.js";
+import { InstallLayout, pruneReleases, switchBack, switchTo } from "../ota/installer.js";
+import { statusOfRecord } from "../ota/report.js";
+import { StateStore, type UpdateRecord } from "../ota/state.js";
+import { StatusQueue } from "../ota/status-queue.js";
+import type { OtaLogger } from "../ota/updater.js";
+import { VersionFloor } from "../ota/version-floor.js";
+import { isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
+
+export interface SupervisorOptions {
+  installRoot: string;
+  /** The agent's configuration; a committed config bundle (config-current/config.yaml) takes its place. */
+  configFile: string;
+  /** How long a new version has to prove healthy after a switch (default 60 s). */
+  healthWindowMs?: number;
+  /** Healthy reports without a break for this long commit the update (default a third of the window, at most 10 s). */
+  healthyForMs?: number;
+  /** Restart delay after a crash when no update runs: doubles per crash up to maxRestartBackoffMs. */
+  restartBackoffMs?: number;
+  maxRestartBackoffMs?: number;
+  /** SIGTERM, then SIGKILL after this long. */
+  stopTimeoutMs?: number;
+  /** A state entered more than this many times aborts the update (default 3). */
+  maxStateEntries?: number;
+  /** Extra arguments for `run` (e.g. --log-level). */
+  agentArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Called after each state the supervisor writes is durable (tests stop the process here). */
+  onState?: (record: UpdateRecord) => void | Promise<void>;
+  /** Called each time an agent process starts, with its version. */
+  onAgentStart?: (info: { pid: number; version: string | null; testing: boolean }) => void;
+  logger?: OtaLogger;
+}
+
+type Mode = "normal" | "testing" | "stopping" | "switching";
+
+const silent: OtaLogger = { info() {}, warn() {}, error() {} };
+
+/**
+ * Runs `<install-root>/current/dist/agent/cli/main.js run --config FILE` as a child with IPC and owns
+ * `current`: after the updater recorded `switching`, it switches, starts the new version, and commits
+ * once the agent reported healthy for a while, or switches back when it crashes or never gets there.
+ * It restarts a crashed agent with backoff the rest of the time.
+ *
+ * It loads nothing from `current` (only runs it as a separate process), so a broken release cannot
+ * break its own rollback. Every decision is written to ota/state.json before it is acted on, so a
+ * killed supervisor resumes where it was (switching is redone, a health window starts again).
+ */
+export class Supervisor {
+  readonly layout: InstallLayout;
+  private readonly state: StateStore;
+  private readonly queue: StatusQueue;
+  private readonly log: OtaLogger;
+  private child: ChildProcess | null = null;
+  private mode: Mode = "normal";
+  private restarts = 0;
+  private startedAt = 0;
+  private timers = new Set<NodeJS.Timeout>();
+  private windowTimer: NodeJS.Timeout | null = null;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private lastHealth: AgentHealthMessage | null = null;
+  /** Serialises switch, commit and rollback: they each rewrite `current` and the state file. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.layout = new InstallLayout(options.installRoot);
+    this.state = new StateStore(this.layout.stateFile, { maxEntries: options.maxStateEntries });
+    this.queue = new StatusQueue(this.layout.outboxDir);
+    this.log = options.logger ?? silent;
+  }
+
+  get healthWindowMs(): number {
+    return this.options.healthWindowMs ?? 60_000;
+  }
+
+  get healthyForMs(): number {
+    return this.options.healthyForMs ?? Math.min(10_000, Math.floor(this.healthWindowMs / 3));
+  }
+
+  /** Picks up an update where a previous supervisor left it, then runs the agent. */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      const r = this.state.reload();
+      if (r.state === "switching") await this.switchOver(true);
+      else if (r.state === "testing") await this.beginTesting(true);
+      else this.spawnAgent("normal");
+    });
+  }
+
+  /** Stops the agent (SIGTERM, then SIGKILL) and every timer. */
+  async stop(): Promise<void> {
+    this.mode = "stopping";
+    for (const t of this.timers) clearTimeout(t);
+    this.clearTestTimers();
+    await this.chain.catch(() => undefined);
+    await this.stopChild();
+  }
+
+  agentPid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  record(): UpdateRecord {
+    return this.state.reload();
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch((err: unknown) => this.log.error({ err: String(err) }, "supervisor step failed"));
+    return next;
+  }
+
+  private configPath(): string {
+    if (this.layout.currentVersion("config") !== null) {
+      for (const name of ["config.yaml", "config.yml", "config.json"]) {
+        const p = join(this.layout.currentLink("config"), name);
+        if (existsSync(p)) return p;
+      }
+    }
+    return this.options.configFile;
+  }
+
+  private spawnAgent(mode: "normal" | "testing"): void {
+    if (this.mode === "stopping") return;
+    this.mode = mode;
+    const main = this.layout.agentMain;
+    const args = [main, "run", "--config", this.configPath(), ...(this.options.agentArgs ?? [])];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env: this.options.env ?? process.env });
+    this.child = child;
+    this.startedAt = Date.now();
+    this.lastHealth = null;
+    const version = this.layout.currentVersion("agent");
+    this.log.info({ pid: child.pid, version, testing: mode === "testing" }, "agent started");
+    if (child.pid !== undefined) this.options.onAgentStart?.({ pid: child.pid, version, testing: mode === "testing" });
+    child.on("error", (err) => this.log.error({ err: err.message }, "cannot start the agent"));
+    child.on("message", (msg: unknown) => {
+      if (this.child !== child || !isAgentMessage(msg)) return;
+      if (msg.type === "health") this.onHealth(msg);
+      else void this.serial(() => this.onSwitchRequest());
+    });
+    child.on("exit", (code, signal) => {
+      if (this.child === child) this.child = null;
+      this.onExit(child, code, signal);
+    });
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.mode === "stopping" || this.mode === "switching") return; // we stopped it on purpose
+    if (this.mode === "testing") {
+      const reason = `the new version exited (${signal ?? `code ${code}`}) ${Math.round((Date.now() - this.startedAt) / 100) / 10} s after it started, before it proved healthy`;
+      void this.serial(() => this.rollback("OTA_CRASHED", reason));
+      return;
+    }
+    if (this.child !== null && this.child !== child) return;
+    // A crash loop backs off; an agent that ran for a minute starts again quickly.
+    if (Date.now() - this.startedAt > 60_000) this.restarts = 0;
+    const delay = Math.min(this.options.maxRestartBackoffMs ?? 30_000, (this.options.restartBackoffMs ?? 1000) * 2 ** this.restarts++);
+    this.log.warn({ code, signal, restartInMs: delay }, "agent exited; restarting it");
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.mode === "normal" && this.child === null) this.spawnAgent("normal");
+    }, delay);
+    this.timers.add(t);
+  }
+
+  private onHealth(msg: AgentHealthMessage): void {
+    this.lastHealth = msg;
+    if (this.mode !== "testing") return;
+    if (!msg.ok) {
+      // The clock restarts: healthy means healthy without a break.
+      if (this.commitTimer) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+      return;
+    }
+    if (this.commitTimer) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      void this.serial(() => this.commit());
+    }, this.healthyForMs);
+  }
+
+  private async onSwitchRequest(): Promise<void> {
+    const r = this.state.reload();
+    if (r.state !== "switching" || this.mode !== "normal") return;
+    this.log.info({ offerId: r.offerId, to: r.release?.version }, "agent handed over an installed release; switching");
+    this.mode = "switching";
+    await this.stopChild();
+    await this.switchOver(false);
+  }
+
+  /** current -> the new release (idempotent), then the health window. */
+  private async switchOver(again: boolean): Promise<void> {
+    this.mode = "switching";
+    let r = this.state.reload();
+    try {
+      if (again) {
+        r = this.state.enter("switching");
+        await this.entered();
+      }
+      if (!r.release) throw new OtaError("OTA_STATE_CORRUPT", "switching without a release in the update state");
+      switchTo(this.layout, r.release.kind, r.release.version, r.fromVersion);
+    } catch (err) {
+      await this.rollback(isOtaError(err) ? err.code : "OTA_DISK", err instanceof Error ? err.message : String(err));
+      return;
+    }
+    await this.beginTesting(false);
+  }
+
+  private async beginTesting(again: boolean): Promise<void> {
+    const before = this.state.reload();
+    try {
+      // Re-entering after a supervisor restart counts: a version that takes the supervisor down with
+      // it every time must not be retried forever.
+      this.state.enter("testing");
+    } catch (err) {
+      await this.rollback(isOtaError(err) ? err.code : "OTA_STATE_CORRUPT", err instanceof Error ? err.message : String(err));
+      return;
+    }
+    this.reportRecord();
+    await this.entered();
+    if (this.mode === "stopping") return;
+    this.log.info({ version: before.release?.version, windowMs: this.healthWindowMs, again }, "new version under test");
+    this.spawnAgent("testing");
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = null;
+      const h = this.lastHealth;
+      const why = h === null ? "it never reported health" : h.ok ? "it did not stay healthy long enough" : `its last health report said not ok (configLoaded ${h.configLoaded}, devicesConnected ${h.devicesConnected}, uplinkConnected ${h.uplinkConnected})`;
+      void this.serial(() => this.rollback("OTA_UNHEALTHY", `the new version did not prove healthy within ${this.healthWindowMs} ms: ${why}`));
+    }, this.healthWindowMs);
+  }
+
+  private async commit(): Promise<void> {
+    if (this.mode !== "testing") return;
+    this.clearTestTimers();
+    const r = this.state.reload();
+    if (r.state !== "testing" || !r.release) return;
+    // The floor moves only now: moved earlier, a release failing its health check would leave the
+    // device unable to accept the version it rolls back to.
+    VersionFloor.open(this.layout.floorFile).commit(r.release.kind, r.release.version);
+    this.state.enter("committed", { error: null });
+    this.mode = "normal";
+    this.restarts = 0;
+    try {
+      pruneReleases(this.layout, r.release.kind);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "could not remove old releases");
+    }
+    this.log.info({ version: r.release.version, kind: r.release.kind }, "update committed");
+    this.reportRecord();
+    await this.entered();
+  }
+
+  /** Back to the version that ran before the update, reason recorded; then run it. */
+  private async rollback(code: string, message: string): Promise<void> {
+    if (this.mode === "stopping") return;
+    this.clearTestTimers();
+    this.mode = "switching";
+    await this.stopChild();
+    const r = this.state.reload();
+    const kind = r.release?.kind ?? "agent";
+    const error = { code, message };
+    this.log.error({ code, reason: message, from: r.release?.version, to: r.fromVersion }, "rolling back the update");
+    try {
+      if (r.fromVersion !== null) switchBack(this.layout, kind, r.fromVersion);
+      else if (kind === "config") {
+        // The first config bundle failed: back to the config file named on the command line.
+        rmSync(this.layout.currentLink("config"), { force: true });
+        fsyncDir(this.layout.root);
+      } else {
+        throw new OtaError("OTA_NO_PREVIOUS", "no previous agent version to roll back to");
+      }
+      this.state.enter("rolled_back", { error });
+    } catch (err) {
+      const e = { code: isOtaError(err) ? err.code : "OTA_NO_PREVIOUS", message: `${message}; and the rollback failed: ${err instanceof Error ? err.message : String(err)}` };
+      this.log.error(e, "rollback failed; running what is installed");
+      this.state.enter("failed", { error: e });
+    }
+    this.reportRecord();
+    await this.entered();
+    this.mode = "normal";
+    this.restarts = 0;
+    this.spawnAgent("normal");
+  }
+
+  private clearTestTimers(): void {
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.windowTimer = null;
+    this.commitTimer = null;
+  }
+
+  private async stopChild(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), this.options.stopTimeoutMs ?? 15_000);
+    await exited;
+    clearTimeout(timer);
+    if (this.child === child) this.child = null;
+  }
+
+  private async entered(): Promise<void> {
+    await this.options.onState?.(this.state.get());
+  }
+
+  /** Queued for the agent to publish (the supervisor has no MQTT client), then the agent is told. */
+  private reportRecord(): void {
+    const r = this.state.get();
+    if (!r.reportTo || !r.release) return;
+    const status = statusOfRecord(r.reportTo.device, r, this.layout.currentVersion(r.release.kind), Date.now());
+    if (!status) return;
+    try {
+      this.queue.enqueue(r.reportTo.topic, status);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "cannot queue an OTA status message");
+      return;
+    }
+    const flush: FlushReportsRequest = { type: "ota-flush" };
+    if (this.child?.connected) this.child.send(flush, () => undefined);
+  }
+}

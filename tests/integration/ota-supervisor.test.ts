@@ -1,0 +1,255 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { fork, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { StateStore, type UpdateRecord } from "../../agent/ota/state.js";
+import { Updater } from "../../agent/ota/updater.js";
+import { VersionFloor } from "../../agent/ota/version-floor.js";
+import { waitFor } from "../helpers/ports.js";
+import { DIST, FIXTURES, buildRelease, installBase, makeTrust, offerOf, startFileServer, tempDir, type FakeBehavior, type FileServer, type Trust } from "../helpers/ota.js";
+
+interface DriverMessage {
+  type: string;
+  state?: string;
+  pid?: number;
+  version?: string | null;
+  testing?: boolean;
+}
+
+/** A driver script (the real updater or supervisor from dist) in its own process, with IPC to the test. */
+class Driver {
+  readonly child: ChildProcess;
+  readonly messages: DriverMessage[] = [];
+  readonly exited: Promise<void>;
+  constructor(script: string, env: NodeJS.ProcessEnv) {
+    this.child = fork(join(FIXTURES, script), [], { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child.on("message", (m: DriverMessage) => this.messages.push(m));
+    this.exited = new Promise((r) => this.child.once("exit", () => r()));
+  }
+  waitMessage(pred: (m: DriverMessage) => boolean, what: string, timeoutMs = 10_000): Promise<DriverMessage> {
+    return waitFor(`${what} (got ${JSON.stringify(this.messages.slice(-5))})`, () => this.messages.find(pred), timeoutMs, 20);
+  }
+  async kill9(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill("SIGTERM");
+    const t = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The supervisor and the updater as real processes, fake agents as real child processes, kill -9 at
+ * each persisted state. Every test ends with a consistent install: `current` names a complete release,
+ * the old version runs unless the new one committed, and the reason for a rollback is recorded.
+ */
+describe("OTA supervisor and restarts", () => {
+  let server: FileServer;
+  const work = tempDir("ota-sup-");
+  const drivers: Driver[] = [];
+  let n = 0;
+  beforeAll(async () => {
+    server = await startFileServer();
+  });
+  afterEach(async () => {
+    for (const d of drivers.splice(0)) await d.stop();
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  interface Setup {
+    root: string;
+    trust: Trust;
+    log: string;
+    offerFile: string;
+    statusLog: string;
+    env: NodeJS.ProcessEnv;
+  }
+
+  function setup(): Setup {
+    const root = join(work, `root-${++n}`);
+    installBase(root, "1.0.0", "healthy");
+    const trust = makeTrust(join(work, `trust-${n}`));
+    const log = join(work, `agents-${n}.log`);
+    writeFileSync(log, "");
+    const offerFile = join(work, `offer-${n}.json`);
+    const statusLog = join(work, `status-${n}.log`);
+    return { root, trust, log, offerFile, statusLog, env: { EDGE_DIST: DIST, OTA_INSTALL_ROOT: root, OTA_ROOT_FILE: trust.rootFile, FAKE_AGENT_LOG: log, OTA_OFFER_FILE: offerFile, OTA_STATUS_LOG: statusLog } };
+  }
+
+  /** Runs the real updater in this process up to `switching` for a v2 that behaves as told. */
+  async function installed(s: Setup, behavior: FakeBehavior, version = "2.0.0"): Promise<void> {
+    const rel = await buildRelease(work, s.trust, { version, behavior });
+    const updater = new Updater({
+      installRoot: s.root,
+      deviceId: "gw-1",
+      platform: "linux-x64",
+      shippedRoot: s.trust.root,
+      transport: { subscribe: () => undefined, publish: async () => undefined },
+      unpack: { fsync: false },
+      handover: () => undefined,
+    });
+    await updater.handleOffer(Buffer.from(JSON.stringify(offerOf(rel, serveArchive(rel.archive)))));
+    updater.stop();
+    expect(state(s).state).toBe("switching");
+  }
+
+  const serveArchive = (archive: Buffer) => {
+    const name = `a-${++n}.tar.gz`;
+    server.put(name, archive);
+    return server.url(name);
+  };
+  const state = (s: Setup): UpdateRecord => StateStore.read(join(s.root, "ota", "state.json"))!;
+  const current = (s: Setup) => readlinkSync(join(s.root, "current"));
+  const starts = (s: Setup) => readFileSync(s.log, "utf8").split("\n").filter((l) => l.startsWith("start "));
+  const supervise = (s: Setup, env: NodeJS.ProcessEnv = {}) => {
+    const d = new Driver("supervisor-driver.mjs", { ...s.env, ...env });
+    drivers.push(d);
+    return d;
+  };
+  const terminal = (d: Driver) => d.waitMessage((m) => m.type === "state" && (m.state === "committed" || m.state === "rolled_back" || m.state === "failed"), "a final state");
+  /** The agent processes the killed supervisor ran notice it went (IPC disconnect) and exit. */
+  const agentsGone = async (d: Driver) => {
+    const pids = d.messages.filter((m) => m.type === "agent").map((m) => m.pid!);
+    await waitFor("the agents of a killed supervisor to exit", () => pids.every((p) => !alive(p)), 5000);
+  };
+  const consistent = (s: Setup) => {
+    const target = current(s);
+    expect(target).toMatch(/^releases\/\d+\.\d+\.\d+$/);
+    expect(existsSync(join(s.root, target, "dist", "agent", "cli", "main.js"))).toBe(true);
+    expect(readdirSync(join(s.root, "releases")).filter((f) => f.startsWith("."))).toEqual([]);
+  };
+
+  it("a healthy new version is committed: floor advances, previous kept, the new agent runs", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    const d = supervise(s);
+    const end = await terminal(d);
+    expect(end.state).toBe("committed");
+    expect(current(s)).toBe("releases/2.0.0");
+    expect(readlinkSync(join(s.root, "previous"))).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBe("2.0.0");
+    const agent = d.messages.filter((m) => m.type === "agent").at(-1)!;
+    expect(agent).toMatchObject({ version: "2.0.0" });
+    expect(alive(agent.pid!)).toBe(true);
+    // The report waits in the outbox for the agent to publish it.
+    const queued = readdirSync(join(s.root, "ota", "outbox")).map((f) => JSON.parse(readFileSync(join(s.root, "ota", "outbox", f), "utf8")) as { status: { state: string } });
+    expect(queued.at(-1)?.status.state).toBe("committed");
+  });
+
+  it("a new version that crashes at start is rolled back; the old one runs again; the reason is recorded", async () => {
+    const s = setup();
+    await installed(s, "crash");
+    const d = supervise(s);
+    expect((await terminal(d)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_CRASHED" });
+    expect(state(s).error?.message).toMatch(/exited \(code 3\)/);
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    const agent = await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
+    expect(alive(agent.pid!)).toBe(true);
+    await waitFor("the old agent's start line", () => starts(s).at(-1)?.startsWith("start 1.0.0"), 5000);
+    expect(starts(s).filter((l) => l.startsWith("start 2.0.0"))).toHaveLength(1);
+  });
+
+  it("a new version that never becomes healthy is rolled back after the window", async () => {
+    const s = setup();
+    await installed(s, "unhealthy");
+    const d = supervise(s, { OTA_HEALTH_WINDOW_MS: "800" });
+    expect((await terminal(d)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_UNHEALTHY" });
+    expect(state(s).error?.message).toMatch(/within 800 ms: its last health report said not ok/);
+    expect(current(s)).toBe("releases/1.0.0");
+    await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
+  });
+
+  for (const at of ["offered", "downloading", "verifying", "installing"] as const) {
+    it(`kill -9 of the agent's updater at "${at}": the restart resumes to switching, current never moved`, async () => {
+      const s = setup();
+      const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
+      writeFileSync(s.offerFile, JSON.stringify(offerOf(rel, serveArchive(rel.archive))));
+      const first = new Driver("updater-driver.mjs", { ...s.env, OTA_PAUSE_AT: at });
+      drivers.push(first);
+      await first.waitMessage((m) => m.type === "paused" && m.state === at, `paused at ${at}`);
+      await first.kill9();
+      expect(state(s).state).toBe(at);
+      consistent(s);
+      expect(current(s)).toBe("releases/1.0.0");
+      expect(existsSync(join(s.root, "releases", "2.0.0")) && at !== "installing").toBe(false);
+
+      rmSync(s.offerFile); // the restarted agent gets no offer: it resumes from its own state file
+      const again = new Driver("updater-driver.mjs", s.env);
+      drivers.push(again);
+      await again.waitMessage((m) => m.type === "ota-switch", "the hand-over to the supervisor");
+      expect(state(s)).toMatchObject({ state: "switching", entries: { [at === "offered" ? "downloading" : at]: at === "offered" ? 1 : 2 } });
+      expect(current(s)).toBe("releases/1.0.0");
+      expect(existsSync(join(s.root, "releases", "2.0.0", "dist", "agent", "cli", "main.js"))).toBe(true);
+      expect(existsSync(join(s.root, "ota", "downloads"))).toBe(false);
+    });
+  }
+
+  for (const at of ["switching", "testing", "committed"] as const) {
+    it(`kill -9 of the supervisor at "${at}": the restart finishes the update (committed)`, async () => {
+      const s = setup();
+      await installed(s, "healthy");
+      // Already at "switching" on disk: the supervisor re-enters it on start, so pausing there works too.
+      const first = supervise(s, { OTA_PAUSE_AT: at });
+      await first.waitMessage((m) => m.type === "state" && m.state === at, `supervisor at ${at}`);
+      await first.kill9();
+      await agentsGone(first);
+      consistent(s);
+      const second = supervise(s);
+      if (at !== "committed") expect((await terminal(second)).state).toBe("committed");
+      else await second.waitMessage((m) => m.type === "agent", "the agent");
+      expect(state(s).state).toBe("committed");
+      expect(current(s)).toBe("releases/2.0.0");
+      const agent = await second.waitMessage((m) => m.type === "agent" && m.version === "2.0.0", "the new agent");
+      expect(alive(agent.pid!)).toBe(true);
+    });
+  }
+
+  it("a supervisor killed in testing again and again gives up after 3 entries and rolls back", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    // A long window and healthy-for: it never commits before we kill it.
+    const slow = { OTA_PAUSE_AT: "never", OTA_HEALTHY_FOR_MS: "60000", OTA_HEALTH_WINDOW_MS: "120000" };
+    for (let i = 0; i < 3; i++) {
+      const d = supervise(s, slow);
+      await d.waitMessage((m) => m.type === "state" && m.state === "testing", "testing");
+      await d.waitMessage((m) => m.type === "agent" && m.testing === true, "the version under test");
+      await d.kill9();
+      await agentsGone(d);
+    }
+    expect(state(s).entries.testing).toBe(3);
+    const last = supervise(s, slow);
+    expect((await terminal(last)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_STATE_LOOP" });
+    expect(current(s)).toBe("releases/1.0.0");
+    await last.waitMessage((m) => m.type === "agent" && m.version === "1.0.0", "the old agent");
+  });
+
+  it("with no update running, a crashed agent is restarted", async () => {
+    const s = setup();
+    const d = supervise(s);
+    const first = await d.waitMessage((m) => m.type === "agent", "the agent");
+    process.kill(first.pid!, "SIGKILL");
+    const second = await d.waitMessage((m) => m.type === "agent" && m.pid !== first.pid, "a restarted agent");
+    expect(second.version).toBe("1.0.0");
+    expect(StateStore.read(join(s.root, "ota", "state.json"))).toBeNull(); // no update was ever written
+  });
+});
