@@ -11,7 +11,6 @@ import { StoreWriter } from "../../edge/store/store-writer.js";
 import { DropReporter } from "../../edge/store/drop-report.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink, type Uplink } from "../../edge/uplink/mqtt-uplink.js";
-import { SparkplugUplink } from "../../edge/uplink/sparkplug/sparkplug-uplink.js";
 import { metricHint } from "./metric-hint.js";
 import { expandRoot } from "../../edge/uplink/topics.js";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
@@ -190,7 +189,7 @@ export class Runtime {
     const { config, logger } = this.options;
     return {
       name: "uplink",
-      start: () => {
+      start: async () => {
         const mqtt = config.mqtt;
         if (!mqtt) {
           logger.warn({ component: "uplink" }, "no mqtt section in the config: data is stored but not sent");
@@ -221,8 +220,10 @@ export class Runtime {
           logger: logger.child({ component: "uplink" }),
           clock: this.clock,
         };
+        // Sparkplug's protobuf codec loads only when that mode is configured (about 10 MB of RSS).
+        const { SparkplugUplink } = mqtt.mode === "sparkplug" ? await import("../../edge/uplink/sparkplug/sparkplug-uplink.js") : { SparkplugUplink: null };
         this.uplink =
-          mqtt.mode === "sparkplug" && mqtt.sparkplug
+          SparkplugUplink && mqtt.sparkplug
             ? new SparkplugUplink({
                 ...connection,
                 ...batching,
