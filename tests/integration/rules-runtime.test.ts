@@ -157,7 +157,7 @@ ${plantDevices(port)}${rules}`;
     );
     const refused = await api.post("/rules/reload");
     expect(refused.status).toBe(400);
-    const error = (refused.body as { error: { code: string; problems: string[] } }).error;
+    const error = (refused.body as unknown as { error: { code: string; problems: string[] } }).error;
     expect(error.code).toBe("rules_invalid");
     expect(error.problems).toHaveLength(3);
     expect(error.problems.join("\n")).toMatch(/rules\[0\]\.when: rule "tank-high": column 1: unknown point "tank.levle"/);
@@ -205,7 +205,7 @@ rules:
 
     const bad = await api.post("/rules", { id: "api-1", when: "tank.level > ", actions: [{ type: "write", point: "nope", value: 1 }] });
     expect(bad.status).toBe(400);
-    expect((bad.body as { error: { problems: string[] } }).error.problems).toHaveLength(2);
+    expect((bad.body as unknown as { error: { problems: string[] } }).error.problems).toHaveLength(2);
     expect((await api.post("/rules", { id: "api-1", when: 5 })).status).toBe(400);
 
     const created = await api.post("/rules", { id: "api-1", when: "tank.level > 10", actions: [{ type: "write", point: "pump.sp", value: 11 }] });
