@@ -15,7 +15,8 @@ whole, every problem listed, and the running rules stay.
 test is a dry run: it replays the samples stored in the local history between --from and --to
 through the rules of the config file (or --rules FILE, YAML with rules: and virtualPoints:) and
 prints what would have fired. It opens the database read-only, so it works while the agent runs,
-and never writes to a device. TIME is ISO 8601 (2024-05-01T08:00:00Z), "now", or relative: -2h.
+and never writes to a device. TIME is ISO 8601 (2024-05-01T08:00:00Z), "now", or relative to now: -2h, -30m, -1d (write
+--from=-2h with "=": a value starting with a dash would read as an option).
 
 Options:
 ${clientOptionsHelp}
