@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import type { Runtime } from "../../agent/runtime/runtime.js";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { Plant, plantDevices, startAgentFromFile } from "../helpers/plant.js";
+import { plantDevices, startPlantAgent, type Plant } from "../helpers/plant.js";
 import { freePort } from "../helpers/ports.js";
 
 /** Runs the built CLI without blocking the event loop (the agent under test lives in this process). */
@@ -104,18 +104,8 @@ describe("edge-agent points | rules | alarms against the running agent", () => {
   let file: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "edge-cli-"));
-    plant = await Plant.start();
-    plant.setLevel(80);
-    const started = await startAgentFromFile(
-      dir,
-      `version: 1
-dataDir: ${dir}
-api: { port: 0 }
-${plantDevices(plant.sim.port)}rules:
-  - { id: tank-high, when: tank.level > 60, actions: [{ type: alarm, severity: major, message: "tank high" }] }
-`,
-    );
+    const started = await startPlantAgent("edge-cli-", 80, `rules:\n  - { id: tank-high, when: tank.level > 60, actions: [{ type: alarm, severity: major, message: "tank high" }] }\n`);
+    ({ dir, plant } = started);
     runtime = started.runtime;
     file = started.file;
     // The CLI finds the API through the config: write the port it got into the file it reads.

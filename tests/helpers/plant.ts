@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Runtime } from "../../agent/runtime/runtime.js";
 import { loadConfig } from "../../agent/config/load.js";
@@ -88,4 +89,22 @@ export function apiOf(api: string, token: string | null) {
     put: (path: string, body: unknown) => call("PUT", path, body),
     del: (path: string) => call("DELETE", path),
   };
+}
+
+export interface PlantAgent {
+  dir: string;
+  plant: Plant;
+  runtime: Runtime;
+  api: string;
+  token: string;
+  file: string;
+}
+
+/** A fresh data folder, the plant at `level`, and an agent on it with `rest` (rules, ...) in its config. */
+export async function startPlantAgent(prefix: string, level: number, rest: string, header = ""): Promise<PlantAgent> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const plant = await Plant.start();
+  plant.setLevel(level);
+  const yaml = `version: 1\ndataDir: ${dir}\napi: { port: 0 }\n${header}${plantDevices(plant.sim.port)}${rest}`;
+  return { dir, plant, ...(await startAgentFromFile(dir, yaml)) };
 }

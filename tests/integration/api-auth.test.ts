@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Runtime } from "../../agent/runtime/runtime.js";
 import type { ApiContext } from "../../agent/api/context.js";
@@ -8,7 +7,7 @@ import { systemRoutes } from "../../agent/api/routes/system.js";
 import { pointRoutes } from "../../agent/api/routes/points.js";
 import { ruleRoutes } from "../../agent/api/routes/rules.js";
 import { alarmRoutes } from "../../agent/api/routes/alarms.js";
-import { Plant, plantDevices, startAgentFromFile } from "../helpers/plant.js";
+import { startPlantAgent, type Plant } from "../helpers/plant.js";
 
 /** Every state-changing route, with a concrete path and a body that would otherwise be accepted. */
 const changes: Array<[method: string, path: string, body?: unknown]> = [
@@ -30,21 +29,8 @@ describe("local API: the token guards every change, reads stay open", () => {
   let api: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "edge-auth-"));
-    plant = await Plant.start();
-    plant.setLevel(80);
-    const started = await startAgentFromFile(
-      dir,
-      `version: 1
-dataDir: ${dir}
-device: { id: auth-gw }
-api: { port: 0 }
-${plantDevices(plant.sim.port)}rules:
-  - { id: tank-high, when: tank.level > 60, actions: [{ type: alarm }] }
-`,
-    );
-    runtime = started.runtime;
-    api = started.api;
+    const started = await startPlantAgent("edge-auth-", 80, "rules:\n  - { id: tank-high, when: tank.level > 60, actions: [{ type: alarm }] }\n", "device: { id: auth-gw }\n");
+    ({ dir, plant, runtime, api } = started);
   });
 
   afterAll(async () => {

@@ -41,15 +41,20 @@ api: { port: 0 }
 store: { commitDelayMs: 0 }
 ${plantDevices(port)}${rules}`;
 
-  it("a write action reaches the device: tank level above the limit writes the pump setpoint", async () => {
+  /** A fresh folder and plant at `level`, and an agent with these rules. */
+  const setup = async (level: number, rules: string) => {
     dir = mkdtempSync(join(tmpdir(), "edge-rules-"));
     plant = await Plant.start();
-    plant.setLevel(20);
-    const started = await startAgentFromFile(
-      dir,
-      configWith(
-        plant.sim.port,
-        `rules:
+    plant.setLevel(level);
+    const started = await startAgentFromFile(dir, configWith(plant.sim.port, rules));
+    runtime = started.runtime;
+    return { ...started, plant };
+  };
+
+  it("a write action reaches the device: tank level above the limit writes the pump setpoint", async () => {
+    const { api, plant } = await setup(
+      20,
+      `rules:
   - id: tank-high
     when: tank.level > 60
     clear: tank.level < 40
@@ -57,16 +62,14 @@ ${plantDevices(port)}${rules}`;
       - { type: write, point: pump.sp, value: "tank.level / 2", on: raise }
       - { type: write, point: pump.sp, value: 5, on: clear }
 `,
-      ),
     );
-    runtime = started.runtime;
     await waitFor("the level read at 20", () => (runtime?.points().find((p) => p.id === "tank.level")?.latest?.value === 20 ? true : undefined));
     expect(plant.pump()).toBe(0);
     plant.setLevel(80);
-    await waitFor("the pump setpoint written by the rule", () => (plant?.pump() === 40 ? true : undefined));
+    await waitFor("the pump setpoint written by the rule", () => (plant.pump() === 40 ? true : undefined));
     plant.setLevel(30);
-    await waitFor("the clear action's write", () => (plant?.pump() === 5 ? true : undefined));
-    const rule = (await apiOf(started.api, null).get("/rules/tank-high")).body as unknown as RuleRow;
+    await waitFor("the clear action's write", () => (plant.pump() === 5 ? true : undefined));
+    const rule = (await apiOf(api, null).get("/rules/tank-high")).body as unknown as RuleRow;
     expect(rule).toMatchObject({ id: "tank-high", source: "config", enabled: true, state: "inactive" });
   });
 
@@ -125,20 +128,8 @@ ${plantDevices(port)}${rules}`;
   });
 
   it("hot reload: a bad rule set is refused with every problem and the old rules keep evaluating; a good one replaces them", async () => {
-    dir = mkdtempSync(join(tmpdir(), "edge-rules-"));
-    plant = await Plant.start();
-    plant.setLevel(20);
-    const started = await startAgentFromFile(
-      dir,
-      configWith(
-        plant.sim.port,
-        `rules:
-  - id: tank-high
-    when: tank.level > 60
-`,
-      ),
-    );
-    runtime = started.runtime;
+    const started = await setup(20, "rules:\n  - { id: tank-high, when: tank.level > 60 }\n");
+    const { plant } = started;
     const api = apiOf(started.api, started.token);
     writeFileSync(
       started.file,
@@ -195,12 +186,10 @@ rules:
   });
 
   it("rules created through the API are validated, persisted with their source, switched, and survive a restart", async () => {
-    dir = mkdtempSync(join(tmpdir(), "edge-rules-"));
-    plant = await Plant.start();
-    plant.setLevel(20);
-    const yaml = configWith(plant.sim.port, `rules:\n  - { id: from-file, when: tank.level > 90 }\n`);
-    let started = await startAgentFromFile(dir, yaml);
-    runtime = started.runtime;
+    const fileRules = `rules:\n  - { id: from-file, when: tank.level > 90 }\n`;
+    let started = await setup(20, fileRules);
+    const { plant } = started;
+    const yaml = configWith(plant.sim.port, fileRules);
     let api = apiOf(started.api, started.token);
 
     const bad = await api.post("/rules", { id: "api-1", when: "tank.level > ", actions: [{ type: "write", point: "nope", value: 1 }] });
@@ -211,7 +200,7 @@ rules:
     const created = await api.post("/rules", { id: "api-1", when: "tank.level > 10", actions: [{ type: "write", point: "pump.sp", value: 11 }] });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ id: "api-1", source: "api", definition: { when: "tank.level > 10" } });
-    await waitFor("the API rule's write", () => (plant?.pump() === 11 ? true : undefined));
+    await waitFor("the API rule's write", () => (plant.pump() === 11 ? true : undefined));
     expect((await api.post("/rules", { id: "api-1", when: "tank.level > 10" })).status).toBe(409);
     expect((await api.put("/rules/from-file", { when: "tank.level > 1" })).body).toMatchObject({ error: { code: "rule_from_config" } });
     expect((await api.del("/rules/from-file")).status).toBe(409);
@@ -222,9 +211,9 @@ rules:
     expect((await api.del("/rules/api-2")).status).toBe(200);
     expect((await api.get("/rules/api-2")).status).toBe(404);
 
-    await runtime.stop();
+    await started.runtime.stop();
     runtime = undefined;
-    started = await startAgentFromFile(dir, yaml);
+    started = { ...(await startAgentFromFile(dir, yaml)), plant };
     runtime = started.runtime;
     api = apiOf(started.api, started.token);
     const rules = (await api.get("/rules")).body as unknown as RuleRow[];
