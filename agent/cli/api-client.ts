@@ -72,8 +72,10 @@ export async function apiClient(values: OptionValues): Promise<ApiClient> {
     if (!res.ok) {
       const e = (parsed as { error?: { code?: string; message?: string; problems?: string[] } } | null)?.error;
       const hint = res.status === 401 ? `\n(pass --token, or --config so the token is read from ${tokenFile})` : "";
-      const problems = e?.problems?.length ? `\n  ${e.problems.join("\n  ")}` : "";
-      throw new CliFailure(`${e?.message ?? `HTTP ${res.status}: ${text}`}${e?.problems?.length && e.message?.includes(e.problems[0] ?? "") ? "" : problems}${hint}`);
+      const message = e?.message ?? `HTTP ${res.status}: ${text}`;
+      // A refused rule set already lists its problems in the message; other errors may only carry them apart.
+      const missing = (e?.problems ?? []).filter((p) => !message.includes(p));
+      throw new CliFailure(`${message}${missing.map((p) => `\n  ${p}`).join("")}${hint}`);
     }
     return parsed;
   };
