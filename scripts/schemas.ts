@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { configSchema } from "../agent/config/schema.js";
 import { telemetryBatchSchema } from "../edge/uplink/batch.js";
+import { commandsSchema } from "../agent/commands/schemas.js";
 
 /**
  * The JSON Schemas the project publishes, generated from the zod schemas so they cannot drift:
@@ -10,6 +11,7 @@ export const publishedSchemas: ReadonlyArray<{ file: string; id: string; schema:
   // "input": what a user may write (fields with defaults are optional).
   { file: "agent/config/edge-agent.schema.json", id: "edge-agent-config", schema: configSchema, io: "input" },
   { file: "edge/uplink/telemetry.schema.json", id: "edge-agent-telemetry-batch", schema: telemetryBatchSchema, io: "output" },
+  { file: "agent/commands/commands.schema.json", id: "edge-agent-commands", schema: commandsSchema, io: "input" },
 ];
 
 export function renderSchema(entry: (typeof publishedSchemas)[number]): string {

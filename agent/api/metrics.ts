@@ -35,6 +35,11 @@ export function renderMetrics(s: AgentStatus): string {
     [{ outcome: "filtered" }, s.pipeline.filtered],
     [{ outcome: "store_error" }, s.pipeline.storeErrors],
   ]);
+  family("edge_rules_loaded", "gauge", "Rules loaded (config and API).", [[{}, s.rules.rules]]);
+  family("edge_rules_evaluations_total", "counter", "Rule evaluations since start.", [[{}, s.rules.evaluations]]);
+  family("edge_rules_action_errors_total", "counter", "Rule actions that failed or were skipped (write refused, value unknown).", [[{}, s.rules.actionErrors]]);
+  family("edge_alarms_active", "gauge", "Alarms whose rule is active (acknowledged or not), by severity.", Object.entries(s.rules.alarmsActive).map(([severity, n]): [Record<string, string>, number] => [{ severity }, n]));
+  family("edge_alarms_unacknowledged", "gauge", "Alarms waiting for an operator's acknowledgement (active or cleared).", [[{}, s.rules.alarmsUnacknowledged]]);
   family("edge_driver_connected", "gauge", "1 when the driver is connected to its device.", s.drivers.map((d) => [{ device: d.id, protocol: d.protocol }, d.connected ? 1 : 0]));
   family("edge_driver_requests_total", "counter", "Protocol requests sent.", s.drivers.map((d) => [{ device: d.id }, d.counters.requests]));
   family(

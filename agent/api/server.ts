@@ -1,79 +1,32 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
-import type { Logger } from "../../edge/logger.js";
-import type { SampleValue } from "../../edge/model.js";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
-import type { AgentStatus } from "../runtime/status.js";
-import type { PointView } from "../runtime/points.js";
-import type { WriteResult } from "../../edge/pipeline/point-writer.js";
-import { renderMetrics } from "./metrics.js";
-import { ApiError, readJson, sendJson, toApiError } from "./http.js";
+import { ApiError, sendJson, toApiError } from "./http.js";
 import { requireToken } from "./auth.js";
+import type { Route } from "./router.js";
+import type { ApiContext } from "./context.js";
+import { systemRoutes } from "./routes/system.js";
+import { pointRoutes } from "./routes/points.js";
+import { ruleRoutes } from "./routes/rules.js";
+import { alarmRoutes } from "./routes/alarms.js";
 
-export interface ApiServerOptions {
+export interface ApiServerOptions extends ApiContext {
   host: string;
   port: number;
-  logger: Logger;
   /** Bearer token for every request that changes state. */
   token: string;
-  status: () => AgentStatus;
-  points: () => PointView[];
-  writePoint: (id: string, value: SampleValue) => Promise<WriteResult>;
 }
-
-interface Route {
-  method: "GET" | "POST";
-  path: RegExp;
-  /** Changes state: needs the token. */
-  guarded?: boolean;
-  handle: (req: IncomingMessage, res: ServerResponse, params: string[]) => Promise<void> | void;
-}
-
-const writeBody = z.strictObject({ value: z.union([z.number(), z.boolean(), z.string()]) });
 
 /**
  * The local HTTP API. Reads are open (it listens on loopback by default); anything that changes state
- * needs the bearer token. Every answer is JSON (or Prometheus text), errors included.
+ * needs the bearer token. Every answer is JSON (or Prometheus text); errors are `{error: {code, message}}`.
  */
 export class ApiServer {
   private server: Server | null = null;
   private readonly routes: Route[];
 
   constructor(private readonly options: ApiServerOptions) {
-    const o = options;
-    const findPoint = (id: string) => {
-      const p = o.points().find((x) => x.id === id);
-      if (!p) throw new ApiError(404, "point_unknown", `no point "${id}" in the configuration`);
-      return p;
-    };
-    this.routes = [
-      { method: "GET", path: /^\/health$/, handle: (_q, res) => sendJson(res, 200, { status: "ok" }) },
-      { method: "GET", path: /^\/status$/, handle: (_q, res) => sendJson(res, 200, o.status()) },
-      {
-        method: "GET",
-        path: /^\/metrics$/,
-        handle: (_q, res) => {
-          res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-          res.end(renderMetrics(o.status()));
-        },
-      },
-      { method: "GET", path: /^\/points$/, handle: (_q, res) => sendJson(res, 200, o.points()) },
-      { method: "GET", path: /^\/points\/([^/]+)$/, handle: (_q, res, [id]) => sendJson(res, 200, findPoint(id ?? "")) },
-      {
-        method: "POST",
-        path: /^\/points\/([^/]+)\/write$/,
-        guarded: true,
-        handle: async (req, res, [id]) => {
-          findPoint(id ?? "");
-          const parsed = writeBody.safeParse(await readJson(req));
-          if (!parsed.success) throw new ApiError(400, "invalid_body", 'expected {"value": number | boolean | string}');
-          const result = await o.writePoint(id ?? "", parsed.data.value);
-          o.logger.info({ point: result.point, value: result.value, raw: result.raw }, "point written through the API");
-          sendJson(res, 200, result);
-        },
-      },
-    ];
+    this.routes = [...systemRoutes(options), ...pointRoutes(options), ...ruleRoutes(options), ...alarmRoutes(options)];
   }
 
   async start(): Promise<void> {
@@ -111,7 +64,8 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/");
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname.replace(/\/+$/, "") || "/";
     try {
       const matching = this.routes.filter((r) => r.path.test(path));
       if (matching.length === 0) throw new ApiError(404, "not_found", `no such resource: ${path}`);
@@ -122,13 +76,14 @@ export class ApiServer {
         throw new ApiError(405, "method_not_allowed", `${req.method} is not allowed on ${path}`);
       }
       if (route.guarded) requireToken(req, this.options.token);
-      const params = (route.path.exec(path) ?? []).slice(1);
-      await route.handle(req, res, params);
+      // Ids are decoded one by one, so an encoded "/" in an id cannot change which route matches.
+      const params = (route.path.exec(path) ?? []).slice(1).map((p) => decodeURIComponent(p));
+      await route.handle({ req, res, params, query: url.searchParams });
     } catch (err) {
-      const api = toApiError(err);
-      if (api) return sendJson(res, api.status, { error: api.error, message: api.message });
+      const api = toApiError(err) ?? (err instanceof URIError ? new ApiError(400, "invalid_path", `the path is not valid: ${path}`) : null);
+      if (api) return sendJson(res, api.status, api.body());
       this.options.logger.error({ err: errorMessage(err), path }, "API handler failed");
-      sendJson(res, 500, { error: "internal", message: errorMessage(err) });
+      sendJson(res, 500, { error: { code: "internal", message: errorMessage(err) } });
     }
   }
 }

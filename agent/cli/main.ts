@@ -8,10 +8,15 @@ import { validateCommand } from "./commands/validate.js";
 import { opcuaCommand } from "./commands/opcua.js";
 import { keysCommand } from "./commands/keys.js";
 import { releaseCommand } from "./commands/release.js";
+import { pointsCommand } from "./commands/points.js";
+import { rulesCommand } from "./commands/rules.js";
+import { alarmsCommand } from "./commands/alarms.js";
 import { superviseCommand } from "./commands/supervise.js";
 import { otaCommand } from "./commands/ota.js";
+import { CliFailure } from "./api-client.js";
+import { ConfigError } from "../config/errors.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand];
+const commands: readonly Command[] = [runCommand, simCommand, validateCommand, pointsCommand, rulesCommand, alarmsCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -71,7 +76,9 @@ main(process.argv.slice(2)).then(
       process.exitCode = EXIT.usage;
       return;
     }
-    process.stderr.write(`edge-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // Failures a user can act on (agent not reachable, refused by the API, bad file) need no stack.
+    const plain = err instanceof CliFailure || err instanceof ConfigError;
+    process.stderr.write(`edge-agent: ${err instanceof Error ? (plain ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
     process.exitCode = EXIT.failed;
   },
 );

@@ -5,6 +5,7 @@ import { ConfigError, formatPath, type ConfigProblem } from "./errors.js";
 import { configIssueMessage } from "./messages.js";
 import { expandEnv } from "./env.js";
 import { errorMessage } from "../../edge/errors.js";
+import { checkRules } from "../rules/check.js";
 
 /**
  * Reads and validates a configuration file (YAML, or JSON which is valid YAML). Throws a ConfigError
@@ -40,7 +41,15 @@ export function parseConfig(raw: string, file = "config", env: NodeJS.ProcessEnv
     throw new ConfigError(file, [{ path: "", message: "the file is empty" }]);
   }
   const result = configSchema.safeParse(data, { reportInput: true, error: configIssueMessage });
-  if (result.success) return result.data;
+  if (result.success) {
+    // The rules compile against the points only once the file is valid: only then are both known.
+    const ruleProblems = checkRules(result.data);
+    if (ruleProblems.length === 0) return result.data;
+    throw new ConfigError(
+      file,
+      ruleProblems.map((p) => ({ path: formatPath(p.path), message: p.message, line: p.path.length ? lineOf(doc, lineCounter, p.path) : undefined })),
+    );
+  }
   const problems: ConfigProblem[] = result.error.issues.map((iss) => {
     // An unknown key is best shown at the key itself.
     const path = iss.code === "unrecognized_keys" && iss.keys.length === 1 ? [...iss.path, iss.keys[0] as string] : iss.path;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { crossDeviceChecks, deviceSchemas } from "../../edge/drivers/registry.js";
 import { byteSize, durationMs, identifier, intRange } from "../../edge/schema-kit.js";
 import { sparkplugConfigSchema } from "../../edge/uplink/sparkplug/config.js";
+import { rulesConfigSchema, virtualPointsSchema } from "../../edge/rules/schema.js";
 
 /**
  * The configuration file's schema: the single source of field names. The TypeScript types, the
@@ -106,6 +107,16 @@ const apiSchema = z
   .prefault({})
   .describe("The local HTTP API.");
 
+const commandsSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Accept fleet commands on {topicRoot}/cmd/{name} (write, ack, reload-rules). false = nothing is subscribed."),
+  })
+  .prefault({})
+  .describe("The fleet command channel over MQTT (JSON mode). Payloads: agent/commands/commands.schema.json.");
+
 export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe("JSON Schema reference for editors; ignored by the agent."),
@@ -132,6 +143,9 @@ export const configSchema = z
     store: storeSchema,
     api: apiSchema,
     devices: z.array(deviceSchema).default([]).describe("The machines this gateway reads."),
+    virtualPoints: virtualPointsSchema.default([]),
+    rules: rulesConfigSchema.default([]),
+    commands: commandsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seenDevices = new Map<string, number>();
@@ -149,6 +163,13 @@ export const configSchema = z
         }
         seenPoints.set(point.id, `devices[${d}].points[${p}]`);
       });
+    });
+    cfg.virtualPoints.forEach((v, i) => {
+      const where = seenPoints.get(v.id);
+      if (where !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["virtualPoints", i, "id"], input: v.id, message: `virtual point "${v.id}" has the id of a device point (${where})` });
+      }
+      seenPoints.set(v.id, `virtualPoints[${i}]`);
     });
     for (const check of crossDeviceChecks) {
       for (const problem of check(cfg.devices)) {

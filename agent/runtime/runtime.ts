@@ -19,10 +19,15 @@ import { loadOrCreateIdentity } from "../identity/identity.js";
 import { ApiServer } from "../api/server.js";
 import { loadOrCreateApiToken } from "../api/auth.js";
 import { PointWriter, type WritablePoint } from "../../edge/pipeline/point-writer.js";
-import { pointView, type PointView } from "./points.js";
+import { pointView, virtualPointView, type PointView } from "./points.js";
 import type { PointBaseConfig } from "../../edge/drivers/point-schema.js";
 import { ComponentStack, type Component } from "./component.js";
 import type { AgentStatus } from "./status.js";
+import type { RulesService } from "../rules/service.js";
+import type { CommandChannel } from "../../edge/uplink/commands.js";
+import type { DeviceView } from "../api/context.js";
+import { rulesComponent } from "./rules-component.js";
+import { commandsComponent } from "./commands-component.js";
 
 /** Reads a PEM file named in the config; a missing or unreadable file stops the start with its config path. */
 function readPem(file: string | undefined, field: string): Buffer | undefined {
@@ -36,6 +41,8 @@ function readPem(file: string | undefined, field: string): Buffer | undefined {
 
 export interface RuntimeOptions {
   config: AgentConfig;
+  /** The file `config` was read from: a rules reload (API, fleet command) re-reads it. */
+  configFile?: string;
   logger: Logger;
   version: string;
   clock?: Clock;
@@ -59,6 +66,8 @@ export class Runtime {
   private pipeline: Pipeline | null = null;
   private readonly drivers: Driver[] = [];
   private api: ApiServer | null = null;
+  private rules: RulesService | null = null;
+  private commands: CommandChannel | null = null;
   private pointWriter = new PointWriter(new Map());
   private boundsTimer: NodeJS.Timeout | null = null;
 
@@ -71,7 +80,27 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
-    await this.stack.start([this.storeComponent(), this.uplinkComponent(), this.driversComponent(), this.apiComponent()]);
+    const { config, logger } = this.options;
+    const writePoint = (id: string, value: Parameters<PointWriter["write"]>[1]) => this.writePoint(id, value);
+    await this.stack.start([
+      this.storeComponent(),
+      this.uplinkComponent(),
+      this.pipelineComponent(),
+      rulesComponent({
+        config,
+        configFile: this.options.configFile,
+        logger,
+        clock: this.clock,
+        outbox: () => this.requireOutbox(),
+        writer: () => this.requireWriter(),
+        pipeline: () => this.requirePipeline(),
+        writePoint,
+        onStarted: (s) => (this.rules = s),
+      }),
+      this.driversComponent(),
+      commandsComponent({ config, deviceId: this.deviceId, logger, uplink: () => this.uplink, rules: () => this.requireRules(), writePoint, onStarted: (c) => (this.commands = c) }),
+      this.apiComponent(),
+    ]);
   }
 
   stop(): Promise<void> {
@@ -96,13 +125,29 @@ export class Runtime {
       store: this.requireWriter().status(),
       uplink: uplink ? uplink.status() : null,
       pipeline: { ...this.requirePipeline().counters },
+      rules: this.requireRules().stats(),
+      commands: this.commands ? { ...this.commands.counters } : null,
     };
   }
 
-  /** Every configured point with its latest stored sample. */
+  /** Every configured device with its driver's status (null when its driver did not start). */
+  devices(): DeviceView[] {
+    const byId = new Map(this.drivers.map((d) => [d.id, d]));
+    return this.options.config.devices.map((d) => ({
+      id: d.id,
+      protocol: d.protocol,
+      name: (d as { name?: string }).name ?? null,
+      points: d.points.length,
+      status: byId.get(d.id)?.status() ?? null,
+    }));
+  }
+
+  /** Every configured point with its latest stored sample, then the virtual points rules set. */
   points(): PointView[] {
     const latest = this.pipeline?.latest();
-    return this.options.config.devices.flatMap((d) => (d.points as readonly PointBaseConfig[]).map((p) => pointView(d.id, p, latest?.get(p.id))));
+    const device = this.options.config.devices.flatMap((d) => (d.points as readonly PointBaseConfig[]).map((p) => pointView(d.id, p, latest?.get(p.id))));
+    const virtual = (this.rules?.virtualPoints() ?? []).map((v) => virtualPointView(v, latest?.get(v.id)));
+    return [...device, ...virtual];
   }
 
   /** Writes a point in engineering units, through the same checks whoever asks (API, rules, fleet). */
@@ -118,6 +163,11 @@ export class Runtime {
   private requireWriter(): StoreWriter {
     if (!this.writer) throw new Error("store not started");
     return this.writer;
+  }
+
+  private requireRules(): RulesService {
+    if (!this.rules) throw new Error("rules not started");
+    return this.rules;
   }
 
   private requirePipeline(): Pipeline {
@@ -248,18 +298,32 @@ export class Runtime {
     };
   }
 
-  private driversComponent(): Component {
+  /** The pipeline exists before the rules (virtual points go through it) and the drivers. */
+  private pipelineComponent(): Component {
     const { config, logger } = this.options;
     return {
-      name: "drivers",
-      start: async () => {
+      name: "pipeline",
+      start: () => {
         this.pipeline = new Pipeline({
           points: config.devices.flatMap((d): readonly PointBaseConfig[] => d.points),
           outbox: this.requireWriter(),
           logger: logger.child({ component: "pipeline" }),
           commitDelayMs: config.store.commitDelayMs,
+          // Every reading, scaled, before the deadband: a rule must not miss a value the store skips.
+          onSamples: (samples) => this.rules?.onSamples(samples),
         });
-        const pipeline = this.pipeline;
+      },
+      // Commits what the rules set last, before the store closes.
+      stop: () => this.pipeline?.flush(),
+    };
+  }
+
+  private driversComponent(): Component {
+    const { config, logger } = this.options;
+    return {
+      name: "drivers",
+      start: async () => {
+        const pipeline = this.requirePipeline();
         const shared = new SharedResources();
         const writable = new Map<string, WritablePoint>();
         for (const device of config.devices) {
@@ -298,7 +362,9 @@ export class Runtime {
           token,
           status: () => this.status(),
           points: () => this.points(),
+          devices: () => this.devices(),
           writePoint: (id, value) => this.writePoint(id, value),
+          rules: this.requireRules(),
         });
         await this.api.start();
       },

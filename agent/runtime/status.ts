@@ -3,6 +3,7 @@ import type { OutboxStats } from "../../edge/store/outbox.js";
 import type { StoreWriterStatus } from "../../edge/store/store-writer.js";
 import type { UplinkStatus } from "../../edge/uplink/mqtt-uplink.js";
 import type { PipelineCounters } from "../../edge/pipeline/pipeline.js";
+import type { RulesStats } from "../rules/service.js";
 
 /** What GET /status returns: the agent at a glance. */
 export interface AgentStatus {
@@ -19,4 +20,7 @@ export interface AgentStatus {
   /** null when no broker is configured (data is only stored). */
   uplink: UplinkStatus | null;
   pipeline: PipelineCounters;
+  rules: RulesStats;
+  /** Fleet commands received and answered; null when the command channel is off. */
+  commands: { received: number; ok: number; failed: number } | null;
 }

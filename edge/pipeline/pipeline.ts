@@ -19,6 +19,11 @@ export interface PipelineOptions {
    * A sample counts as stored only once committed, so this is also how long a crash can lose them.
    */
   commitDelayMs?: number;
+  /**
+   * Every driver batch after scaling and before the deadband (the rules see each reading, not only
+   * the ones worth storing). Not called for samples handed in through processDerived().
+   */
+  onSamples?: (samples: readonly Sample[]) => void;
 }
 
 export interface PipelineCounters {
@@ -41,6 +46,8 @@ export interface PipelineCounters {
 export class Pipeline {
   readonly counters: PipelineCounters = { received: 0, stored: 0, filtered: 0, unknown: 0, storeErrors: 0 };
   private readonly points: Map<string, PipelinePoint>;
+  /** Points computed by rules (virtual points): stored like readings, never scaled. */
+  private derived = new Set<string>();
   /** The last sample stored per point: what /status and the API show. */
   private readonly last = new Map<string, Sample>();
   /** The last sample kept per point, committed or not: the deadband reference. */
@@ -55,15 +62,49 @@ export class Pipeline {
   /** Handles one driver batch. Never throws: a driver's poll loop must not die of a store failure. */
   process(samples: readonly Sample[]): void {
     this.counters.received += samples.length;
-    let kept = 0;
+    const scaled: Sample[] = [];
     for (const raw of samples) {
       const point = this.points.get(raw.point);
       if (!point) {
         this.counters.unknown++;
         continue;
       }
-      const sample: Sample = raw.value === null ? raw : { ...raw, value: toEngineering(raw.value, point) };
-      if (this.withinDeadband(point, sample, this.lastKept.get(sample.point))) {
+      scaled.push(raw.value === null ? raw : { ...raw, value: toEngineering(raw.value, point) });
+    }
+    if (this.options.onSamples && scaled.length > 0) {
+      try {
+        this.options.onSamples(scaled);
+      } catch (err) {
+        this.options.logger.error({ err: errorMessage(err) }, "the sample hook (rules) failed; the samples are still stored");
+      }
+    }
+    this.keep(scaled);
+  }
+
+  /**
+   * Samples of virtual points (set by rules): stored and sent like readings, without scaling and
+   * without going back to the hook that produced them.
+   */
+  processDerived(samples: readonly Sample[]): void {
+    this.counters.received += samples.length;
+    const known: Sample[] = [];
+    for (const s of samples) {
+      if (this.derived.has(s.point)) known.push(s);
+      else this.counters.unknown++;
+    }
+    this.keep(known);
+  }
+
+  /** Replaces the set of virtual point ids (rules reloaded); ids of device points are ignored. */
+  setDerivedPoints(ids: Iterable<string>): void {
+    this.derived = new Set([...ids].filter((id) => !this.points.has(id)));
+  }
+
+  private keep(samples: readonly Sample[]): void {
+    let kept = 0;
+    for (const sample of samples) {
+      const point = this.points.get(sample.point);
+      if (point && this.withinDeadband(point, sample, this.lastKept.get(sample.point))) {
         this.counters.filtered++;
         continue;
       }

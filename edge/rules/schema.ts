@@ -32,7 +32,7 @@ const templateSchema = z
 
 export const alarmActionSchema = z
   .strictObject({
-    type: z.literal("alarm"),
+    type: z.literal("alarm").describe("Raise and clear an alarm."),
     severity: severitySchema.default("major"),
     message: templateSchema.optional().describe("Alarm text; default: the rule's description or id."),
   })
@@ -40,7 +40,7 @@ export const alarmActionSchema = z
 
 export const writeActionSchema = z
   .strictObject({
-    type: z.literal("write"),
+    type: z.literal("write").describe("Write a device point."),
     point: identifier("a point id").describe("The device point to write; it must be writable."),
     value: valueSchema,
     min: z.number().optional().describe("Lowest value this action writes (besides the point's writeMin): lower values are clamped."),
@@ -51,7 +51,7 @@ export const writeActionSchema = z
 
 export const setActionSchema = z
   .strictObject({
-    type: z.literal("set"),
+    type: z.literal("set").describe("Set a virtual point."),
     point: identifier("a virtual point id").describe("A virtual point declared under virtualPoints."),
     value: valueSchema,
     on: onSchema,
@@ -60,7 +60,7 @@ export const setActionSchema = z
 
 export const eventActionSchema = z
   .strictObject({
-    type: z.literal("event"),
+    type: z.literal("event").describe("Publish an event."),
     name: identifier("an event name").optional().describe("Event name for consumers; default: the rule id."),
     severity: severitySchema.default("info"),
     message: templateSchema.optional(),
@@ -116,9 +116,9 @@ export const rulesConfigSchema = z
 export const virtualPointSchema = z
   .strictObject({
     id: identifier("a point id").describe("Point id, unique across device and virtual points."),
-    name: z.string().optional(),
-    unit: z.string().optional(),
-    description: z.string().optional(),
+    name: z.string().optional().describe("Human-readable name shown in the API."),
+    unit: z.string().optional().describe("Engineering unit of the values rules set."),
+    description: z.string().optional().describe("What the point means."),
   })
   .describe("A point computed by rules (set actions) instead of read from a device.");
 export type VirtualPointConfig = z.output<typeof virtualPointSchema>;

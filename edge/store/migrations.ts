@@ -57,6 +57,22 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX alarms_open ON alarms (state) WHERE state <> 'cleared';
     `);
   },
+  // Rules managed through the local API (agent/rules/rule-store.ts): their definitions, and the
+  // enabled/disabled switch an operator set on any rule (config or API), so both survive a restart.
+  (db) => {
+    db.exec(`
+      CREATE TABLE api_rules (
+        id         TEXT PRIMARY KEY,
+        json       TEXT NOT NULL, -- the rule as the API accepted it (ruleSchema input)
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE rule_switches (
+        id         TEXT PRIMARY KEY, -- a rule id from the config file or api_rules
+        enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `);
+  },
 ];
 
 export function migrate(db: Database.Database): { from: number; to: number } {

@@ -104,6 +104,14 @@ export class SqliteOutbox implements Outbox {
     }
   }
 
+  /**
+   * The open database, for the agent's other tables in the same file (alarms, API rules): one
+   * connection means their writes and the outbox's never wait on each other's locks.
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   private meta(key: string): string | undefined {
     return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
   }

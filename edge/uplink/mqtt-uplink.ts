@@ -9,6 +9,7 @@ import { topicsFor, type Topics } from "./topics.js";
 import { DrainPlanner, drainOptions, type DrainProgress, type PlannedBatch } from "./drain.js";
 import { clientOptions, type MqttConnectionOptions } from "./connection.js";
 import { ackRows, groupByKind, settle } from "./shared.js";
+import { InboundRouter } from "./inbound.js";
 
 export interface MqttUplinkOptions extends MqttConnectionOptions {
   deviceId: string;
@@ -58,6 +59,8 @@ export interface UplinkStatus {
  */
 export class MqttUplink implements Uplink {
   readonly topics: Topics;
+  /** Messages coming in on this connection (fleet commands): subscriptions survive reconnects. */
+  readonly inbound: InboundRouter;
   private client: MqttClient | null = null;
   private readonly planner: DrainPlanner;
   private stopping = false;
@@ -69,6 +72,7 @@ export class MqttUplink implements Uplink {
 
   constructor(private readonly options: MqttUplinkOptions) {
     this.topics = topicsFor(options.root);
+    this.inbound = new InboundRouter(options.logger);
     this.planner = new DrainPlanner(
       drainOptions(
         options,
@@ -83,6 +87,7 @@ export class MqttUplink implements Uplink {
     const o = this.options;
     const client = mqtt.connect(o.url, clientOptions(o, { topic: this.topics.state, payload: Buffer.from("offline"), qos: 1, retain: true }, 2000));
     this.client = client;
+    this.inbound.attach(client);
     client.on("connect", (connack) => {
       this.connectedSince = o.clock();
       this.sessionPresent = connack.sessionPresent;
@@ -141,6 +146,7 @@ export class MqttUplink implements Uplink {
         new Promise((r) => setTimeout(r, 500)),
       ]);
     }
+    this.inbound.detach();
     await client.endAsync(true).catch(() => undefined);
     this.client = null;
   }

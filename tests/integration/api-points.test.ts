@@ -91,9 +91,9 @@ devices:
     ];
     for (const [res, status, error] of cases) {
       expect(res.status, error).toBe(status);
-      const body = (await res.json()) as { error: string; message: string };
-      expect(body.error).toBe(error);
-      expect(body.message.length).toBeGreaterThan(10);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe(error);
+      expect(body.error.message.length).toBeGreaterThan(10);
     }
     expect(sim.readRegisters(1, "holding", 10, 1)).toEqual(before);
   });

@@ -88,10 +88,10 @@ describe("the agent runtime wired from a config", () => {
 
     const missing = await fetch(`${api}/nope`);
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ error: "not_found" });
+    expect(await missing.json()).toMatchObject({ error: { code: "not_found" } });
     const post = await fetch(`${api}/status`, { method: "POST" });
     expect(post.status).toBe(405);
-    expect(await post.json()).toMatchObject({ error: "method_not_allowed" });
+    expect(await post.json()).toMatchObject({ error: { code: "method_not_allowed" } });
 
     // The pressure register holds tenths of a bar (0..100); what travels is bar, tidy to one decimal.
     await waitFor("pressure samples", () => (pressures.length >= 3 ? true : undefined), 10_000);

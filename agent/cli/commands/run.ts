@@ -61,7 +61,7 @@ Options:
     guards.installCrashGuards(logger);
     let runtime: Runtime;
     try {
-      runtime = new Runtime({ config, logger, version: VERSION });
+      runtime = new Runtime({ config, configFile: file, logger, version: VERSION });
       await runtime.start();
     } catch (err) {
       logger.fatal({ err: errorMessage(err) }, "the agent could not start");

@@ -5,6 +5,7 @@ import { RuleEngine } from "../../../edge/rules/engine.js";
 import type { RuleInput } from "../../../edge/rules/schema.js";
 import type { BenchContext, BenchResult, Scenario } from "../scenario.js";
 import { fmt, yieldToLoop } from "../util.js";
+import { writeLatency } from "./rules-latency.js";
 
 /**
  * The rules engine's hot path: 1,000 rules over 10,000 points fed in driver-sized batches of changing
@@ -219,7 +220,7 @@ async function memoryPerRule(ctx: BenchContext, rules: RuleInput[]): Promise<{ a
 export const rulesScenario: Scenario = {
   name: "rules",
   description:
-    "Rule evaluations/s for 1,000 rules over 10,000 points (each sample re-evaluates the one rule reading it) vs the same rules hand-written in TypeScript; heap per loaded rule.",
+    "Rule evaluations/s for 1,000 rules over 10,000 points (each sample re-evaluates the one rule reading it) vs the same rules hand-written in TypeScript; heap per loaded rule; sample-to-device latency of a write rule.",
   async run(ctx): Promise<BenchResult[]> {
     const seconds = Math.max(2, Math.round(30 * ctx.scale));
     const rounds = Math.max(1, Number(process.env.EDGE_BENCH_ROUNDS ?? 3) || 3);
@@ -247,6 +248,7 @@ export const rulesScenario: Scenario = {
       await yieldToLoop();
     }
     const mem = await memoryPerRule(ctx, heavy);
+    const latency = await writeLatency(ctx);
     const best = (xs: Figures[]) => Math.max(...xs.map((x) => x.perSecond));
     const rounded = (xs: AgentFigures[]) => xs.map((a) => ({ perSecond: Math.round(a.perSecond), evaluations: a.evaluations, samplesPerSecond: Math.round(a.samplesPerSecond), events: a.events }));
     return [
@@ -289,6 +291,7 @@ export const rulesScenario: Scenario = {
         baselineLabel: "heap of the hand-written rule closures",
         details: { gcAvailable: mem.gc, rules: "the heavy set (10 reads each)", includes: "compiled closures, state, index, current values and 30 s windows at 1 Hz (one rule in four)" },
       },
+      latency,
     ];
   },
 };

@@ -1,0 +1,26 @@
+import type { Logger } from "../../edge/logger.js";
+import type { SampleValue } from "../../edge/model.js";
+import type { DriverStatus } from "../../edge/drivers/driver.js";
+import type { WriteResult } from "../../edge/pipeline/point-writer.js";
+import type { AgentStatus } from "../runtime/status.js";
+import type { PointView } from "../runtime/points.js";
+import type { RulesService } from "../rules/service.js";
+
+/** A configured device with its driver's status (null when the driver could not start). */
+export interface DeviceView {
+  id: string;
+  protocol: string;
+  name: string | null;
+  points: number;
+  status: DriverStatus | null;
+}
+
+/** What the routes need of the running agent; the runtime provides it, tests can too. */
+export interface ApiContext {
+  logger: Logger;
+  status(): AgentStatus;
+  points(): PointView[];
+  devices(): DeviceView[];
+  writePoint(id: string, value: SampleValue): Promise<WriteResult>;
+  rules: Pick<RulesService, "list" | "get" | "create" | "replace" | "remove" | "setEnabled" | "reloadConfig" | "alarms" | "acknowledge">;
+}

@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { readBody, readJson, sendJson } from "../http.js";
+import { ID, route, type Route } from "../router.js";
+import type { ApiContext } from "../context.js";
+
+/**
+ * Rules: list, get, create/replace/delete (API rules), enable/disable (any rule) and a hot reload of
+ * the config file's rules. Bodies are checked by the rules schema; a set that does not compile is
+ * refused as a whole with 400 and every problem, and the running rules stay.
+ */
+export function ruleRoutes(cx: ApiContext): Route[] {
+  const r = cx.rules;
+  return [
+    route("GET", "/rules", ({ res }) => sendJson(res, 200, r.list())),
+    route("POST", "/rules", async ({ req, res }) => sendJson(res, 201, r.create(await readJson(req)))),
+    route("POST", "/rules/reload", async ({ req, res }) => {
+      // An empty body is fine; anything sent must be JSON.
+      if (req.headers["content-type"]) await readBody(req, z.strictObject({}), "no body or {}");
+      sendJson(res, 200, { ok: true, ...r.reloadConfig(), rules: r.list() });
+    }),
+    route("GET", `/rules/${ID}`, ({ res, params: [id = ""] }) => sendJson(res, 200, r.get(id))),
+    route("PUT", `/rules/${ID}`, async ({ req, res, params: [id = ""] }) => sendJson(res, 200, r.replace(id, await readJson(req)))),
+    route("DELETE", `/rules/${ID}`, ({ res, params: [id = ""] }) => {
+      r.remove(id);
+      sendJson(res, 200, { ok: true, deleted: id });
+    }),
+    route("POST", `/rules/${ID}/enable`, ({ res, params: [id = ""] }) => sendJson(res, 200, r.setEnabled(id, true))),
+    route("POST", `/rules/${ID}/disable`, ({ res, params: [id = ""] }) => sendJson(res, 200, r.setEnabled(id, false))),
+  ];
+}
