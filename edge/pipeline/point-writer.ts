@@ -4,6 +4,9 @@ import type { SampleValue } from "../model.js";
 import { EdgeError } from "../errors.js";
 import { toRaw } from "./scaling.js";
 
+/** Decimal number text: what an int64 travels as, and what a client may send for a numeric point. */
+const NUMERIC = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
+
 export interface WritablePoint {
   config: PointBaseConfig;
   driver: Driver;
@@ -30,12 +33,18 @@ export class PointWriter {
     if (!entry) throw new EdgeError("POINT_UNKNOWN", `no point "${pointId}" in the configuration`);
     const { config, driver } = entry;
     if (!config.writable) throw new EdgeError("POINT_READ_ONLY", `point "${pointId}" is not writable (set writable: true in the config)`);
-    if (typeof value === "number") {
-      if (!Number.isFinite(value)) throw new EdgeError("WRITE_RANGE", `point "${pointId}": ${value} is not a finite number`);
-      if (config.writeMin !== undefined && value < config.writeMin) {
+    // A numeric string (an int64 as decimal text, or "9999" from an API client) is range-checked like a
+    // number: limits must not be bypassed by changing the value's type.
+    const numeric = typeof value === "number" ? value : typeof value === "string" && NUMERIC.test(value) ? Number(value) : null;
+    if (numeric === null && typeof value === "string" && (config.writeMin !== undefined || config.writeMax !== undefined)) {
+      throw new EdgeError("WRITE_RANGE", `point "${pointId}": ${JSON.stringify(value)} is not a number (the point has write limits)`);
+    }
+    if (numeric !== null) {
+      if (!Number.isFinite(numeric)) throw new EdgeError("WRITE_RANGE", `point "${pointId}": ${value} is not a finite number`);
+      if (config.writeMin !== undefined && numeric < config.writeMin) {
         throw new EdgeError("WRITE_RANGE", `point "${pointId}": ${value} is below writeMin ${config.writeMin}`);
       }
-      if (config.writeMax !== undefined && value > config.writeMax) {
+      if (config.writeMax !== undefined && numeric > config.writeMax) {
         throw new EdgeError("WRITE_RANGE", `point "${pointId}": ${value} is above writeMax ${config.writeMax}`);
       }
     }

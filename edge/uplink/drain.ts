@@ -84,7 +84,9 @@ export class DrainPlanner {
   /** Telemetry with a seq from here on is live; below it, backlog. */
   private liveFrom = 1;
   private backlogDone = true;
+  /** Rows in flight (never read twice) and, separately, batches in flight (what the window counts). */
   private readonly inflight = new Set<number>();
+  private inflightBatches = 0;
   private inflightBacklog = 0;
   private tokens = 0;
   private tokensAt = 0;
@@ -133,6 +135,7 @@ export class DrainPlanner {
   onConnect(forgetInflight = false): void {
     if (forgetInflight) {
       this.inflight.clear();
+      this.inflightBatches = 0;
       this.inflightBacklog = 0;
     }
     const lastSeq = this.options.outbox.stats().lastSeq;
@@ -146,7 +149,7 @@ export class DrainPlanner {
   }
 
   get inflightCount(): number {
-    return this.inflight.size;
+    return this.inflightBatches;
   }
 
   /**
@@ -154,7 +157,7 @@ export class DrainPlanner {
    */
   next(flush: boolean): NextBatch {
     const o = this.options;
-    if (this.inflight.size >= o.inflightBatches) return { batch: null, waitMs: null, liveWaiting: false };
+    if (this.inflightBatches >= o.inflightBatches) return { batch: null, waitMs: null, liveWaiting: false };
     const priority = this.read("priority", (after, max) => o.outbox.peekPriority(after, max));
     if (priority) return { batch: priority, waitMs: null, liveWaiting: false };
     const live = this.read("live", (after, max) => o.outbox.peekTelemetry(after, max));
@@ -177,6 +180,7 @@ export class DrainPlanner {
   /** The caller published `batch`: its rows are in flight, its stream reads on after it. */
   sent(batch: PlannedBatch): void {
     for (const r of batch.rows) this.inflight.add(r.firstSeq);
+    this.inflightBatches++;
     this.cursors[batch.stream] = Math.max(this.cursors[batch.stream], batch.end);
     if (batch.stream === "backlog") {
       this.inflightBacklog++;
@@ -198,8 +202,11 @@ export class DrainPlanner {
   failed(batch: PlannedBatch): void {
     this.settle(batch);
     const first = batch.rows[0]?.firstSeq ?? 1;
-    this.cursors[batch.stream] = Math.min(this.cursors[batch.stream], first - 1);
-    if (batch.stream === "backlog") this.backlogDone = false;
+    // A batch sent as live before a reconnect is backlog now: the backlog walk must read it again (with
+    // its rate cap), not the live cursor, which would then re-read the whole backlog as "live".
+    const stream = batch.stream === "priority" ? "priority" : first < this.liveFrom ? "backlog" : "live";
+    this.cursors[stream] = Math.min(this.cursors[stream], first - 1);
+    if (stream === "backlog") this.backlogDone = false;
   }
 
   progress(): DrainProgress {
@@ -220,7 +227,8 @@ export class DrainPlanner {
 
   private settle(batch: PlannedBatch): void {
     for (const r of batch.rows) this.inflight.delete(r.firstSeq);
-    if (batch.stream === "backlog") this.inflightBacklog--;
+    this.inflightBatches = Math.max(0, this.inflightBatches - 1);
+    if (batch.stream === "backlog") this.inflightBacklog = Math.max(0, this.inflightBacklog - 1);
   }
 
   /** Whole rows after the stream's cursor, skipping rows already in flight, up to one batch. */

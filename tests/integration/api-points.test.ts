@@ -83,6 +83,8 @@ devices:
       [await write("plc.counter", { value: 1 }), 403, "point_read_only"],
       [await write("plc.setpoint", { value: 95 }), 400, "write_range"],
       [await write("plc.setpoint", { value: "hot" }), 400, "write_range"],
+      // A number sent as text is range-checked like a number.
+      [await write("plc.setpoint", { value: "95" }), 400, "write_range"],
       [await write("plc.setpoint", { nope: 1 }), 400, "invalid_body"],
       [await write("plc.nothing", { value: 1 }), 404, "point_unknown"],
       [await fetch(`${api}/points/plc.setpoint/write`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "x" }), 415, "unsupported_media_type"],

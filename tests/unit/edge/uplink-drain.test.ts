@@ -135,4 +135,34 @@ describe("DrainPlanner", () => {
     // 40 acknowledged over 4 s: 10/s, 60 to go: 6 s.
     expect(p.progress()).toEqual({ pending: 60, ratePerS: 10, etaS: 6, backlog: true, liveFromSeq: 101 });
   });
+
+  it("counts the in-flight window in batches, not rows (a batch of many small rows is one)", () => {
+    for (let i = 0; i < 40; i++) telemetry(1); // 40 rows of one record, as 20 ms commits leave them
+    const p = planner({ inflight: 3, batch: 10 });
+    p.onConnect();
+    const batches = takeAll(p);
+    // Two backlog batches of 10 rows each (the third slot stays free for live data).
+    expect(batches.map((b) => [b.stream, b.rows.length])).toEqual([
+      ["backlog", 10],
+      ["backlog", 10],
+    ]);
+    expect(p.inflightCount).toBe(2);
+  });
+
+  it("a live batch that fails after a reconnect made it backlog is read again by the backlog walk", () => {
+    const p = planner({ inflight: 4, perS: 10 });
+    p.onConnect();
+    telemetry(10);
+    const [live] = takeAll(p);
+    expect(live?.stream).toBe("live");
+    // The link drops and comes back before that batch is settled: its rows are now backlog.
+    telemetry(10);
+    p.onConnect();
+    p.failed(live as PlannedBatch);
+    now += 1000;
+    const again = takeAll(p);
+    // Read once, by the backlog stream under its rate cap; not re-read as "live" by a rewound live cursor.
+    expect(again.map((b) => [b.stream, b.rows[0]?.firstSeq])).toEqual([["backlog", 1]]);
+  });
 });
+
