@@ -204,6 +204,12 @@ export class Runtime {
           onStored: () => this.uplink?.kick(),
         });
         this.writer = writer;
+        if (outbox.skippedSeqs) {
+          log.warn(
+            { skipped: outbox.skippedSeqs },
+            "the store was not closed before the machine restarted (power cut?): the last moments' readings may be lost; seqs continue after every seq that could have been sent, so none is reused",
+          );
+        }
         const stats = outbox.stats();
         log.info({ path, pending: stats.pending, epoch: stats.epoch, lastSeq: stats.lastSeq, bytes: stats.bytes }, "store open");
         const drops = new DropReporter();

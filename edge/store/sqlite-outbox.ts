@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { withSeq, type NewRecord, type Outbox, type OutboxBatch, type OutboxStats, type RecordKind, type SeqRange } from "./outbox.js";
 import { migrate } from "./migrations.js";
@@ -28,6 +28,21 @@ export interface SqliteOutboxOptions {
   maxBytes?: number;
   /** The local history kept after delivery (default: on, 7 days, no byte bound of its own). */
   history?: HistoryOptions;
+}
+
+/**
+ * Seqs are reserved in blocks of this many with a durable (fsynced) write, so that a power cut, which
+ * may lose the last commits of a `synchronous: normal` store, can never make a seq be handed out twice.
+ */
+const SEQ_BLOCK = 100_000;
+
+/** Changes with every boot of the machine: a store reopened in the same boot lost nothing to a power cut. */
+function bootId(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
 }
 
 interface RowRef {
@@ -59,6 +74,10 @@ export class SqliteOutbox implements Outbox {
   private readonly olderThan: Database.Statement<[number], RowRef>;
   private pending: number;
   private nextSeq: number;
+  /** Seqs below this are durably reserved (see SEQ_BLOCK). */
+  private reserved: number;
+  /** Set when the store was reopened after a power cut: the seqs skipped so none is reused. */
+  readonly skippedSeqs: { from: number; to: number } | null = null;
   private sent = 0;
   private readonly dropped: DropCounters = { total: 0, rows: 0, age: 0, bytes: 0 };
 
@@ -83,6 +102,18 @@ export class SqliteOutbox implements Outbox {
       migrate(db);
       this.epoch = this.meta("epoch") ?? this.initMeta("epoch", randomBytes(8).toString("hex"));
       this.nextSeq = Number(this.meta("next_seq") ?? this.initMeta("next_seq", "1"));
+      this.reserved = Number(this.meta("seq_reserved") ?? this.initMeta("seq_reserved", String(this.nextSeq)));
+      const boot = bootId();
+      const lastBoot = this.meta("boot_id") ?? this.initMeta("boot_id", boot);
+      // Another boot and a reservation beyond the counter: the machine went down without closing the
+      // store, and commits (seqs already published) may have been lost with the page cache. Continue
+      // past everything that could have been handed out.
+      if (lastBoot !== boot && this.reserved > this.nextSeq) {
+        this.skippedSeqs = { from: this.nextSeq, to: this.reserved - 1 };
+        this.nextSeq = this.reserved;
+        db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'").run(String(this.nextSeq));
+      }
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'boot_id'").run(boot);
       this.space = new StoreSpace(db, options.maxBytes ?? 0);
       this.history = new HistoryTable(db, options.history ?? { enabled: true, maxAgeMs: 7 * 86_400_000, maxBytes: 0 });
       this.insert = db.prepare("INSERT INTO outbox (first_seq, count, kind, ts, body) VALUES (?, ?, ?, ?, ?)");
@@ -124,6 +155,7 @@ export class SqliteOutbox implements Outbox {
   append(kind: RecordKind, records: readonly NewRecord[]): SeqRange | null {
     if (records.length === 0) return null;
     const first = this.nextSeq;
+    if (first + records.length > this.reserved) this.reserve(first + records.length + SEQ_BLOCK);
     const drops = { rows: 0, bytes: 0 };
     this.inTransaction(() => {
       // Make room first, so that a store at its byte bound takes new data instead of failing.
@@ -156,6 +188,17 @@ export class SqliteOutbox implements Outbox {
     this.count("rows", drops.rows);
     this.count("bytes", drops.bytes);
     return { first, last: first + records.length - 1 };
+  }
+
+  /** Durably records that seqs below `upTo` may be in use: one fsync per SEQ_BLOCK seqs. */
+  private reserve(upTo: number): void {
+    this.db.pragma("synchronous = FULL");
+    try {
+      this.db.prepare("UPDATE meta SET value = ? WHERE key = 'seq_reserved'").run(String(upTo));
+    } finally {
+      this.db.pragma(`synchronous = ${this.options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+    }
+    this.reserved = upTo;
   }
 
   /** Bytes an append will take: its text (twice for telemetry, which the history keeps too) plus seqs and page slack. */
@@ -279,6 +322,8 @@ export class SqliteOutbox implements Outbox {
     if (!this.db.open) return;
     // Fold the WAL back into the main file so a clean stop leaves one self-contained database.
     try {
+      // A clean stop hands back the unused reservation: the next start continues without a gap.
+      this.db.prepare("UPDATE meta SET value = ? WHERE key = 'seq_reserved'").run(String(this.nextSeq));
       this.db.pragma("wal_checkpoint(TRUNCATE)");
     } finally {
       this.db.close();
