@@ -107,6 +107,19 @@ const apiSchema = z
   .prefault({})
   .describe("The local HTTP API.");
 
+const otaSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe("Take signed updates offered on {topicRoot}/ota/offer (and group topics). Needs installRoot and trustRoot; the agent must run under `edge-agent supervise`."),
+    installRoot: z.string().min(1).default("/opt/edge-agent").describe("Where releases are installed side by side (releases/<version>, current, previous)."),
+    trustRoot: z.string().min(1).optional().describe("The root of trust the device shipped with (root.json from `edge-agent keys root`)."),
+    groups: z.array(identifier("a device group")).default([]).describe("Device groups this gateway belongs to: offers on edge/groups/{group}/ota/offer and manifests targeting them."),
+  })
+  .prefault({})
+  .superRefine((o, ctx) => {
+    if (o.enabled && !o.trustRoot) ctx.addIssue({ code: "custom", path: ["trustRoot"], message: "ota.enabled needs trustRoot (the device's root.json)" });
+  })
+  .describe("Over-the-air updates: signed releases verified before anything is unpacked (agent/ota/README.md).");
+
 const commandsSchema = z
   .strictObject({
     enabled: z
@@ -146,6 +159,7 @@ export const configSchema = z
     virtualPoints: virtualPointsSchema.default([]),
     rules: rulesConfigSchema.default([]),
     commands: commandsSchema,
+    ota: otaSchema,
   })
   .superRefine((cfg, ctx) => {
     const seenDevices = new Map<string, number>();

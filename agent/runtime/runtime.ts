@@ -28,6 +28,8 @@ import type { CommandChannel } from "../../edge/uplink/commands.js";
 import type { DeviceView } from "../api/context.js";
 import { rulesComponent } from "./rules-component.js";
 import { commandsComponent } from "./commands-component.js";
+import { otaComponent } from "./ota-component.js";
+import type { UpdaterStatus } from "../ota/updater.js";
 
 /** Reads a PEM file named in the config; a missing or unreadable file stops the start with its config path. */
 function readPem(file: string | undefined, field: string): Buffer | undefined {
@@ -62,6 +64,7 @@ export class Runtime {
   private readonly startedAt: number;
   private outbox: SqliteOutbox | null = null;
   private writer: StoreWriter | null = null;
+  private otaStatus: (() => UpdaterStatus) | null = null;
   private uplink: Uplink | null = null;
   private pipeline: Pipeline | null = null;
   private readonly drivers: Driver[] = [];
@@ -99,6 +102,7 @@ export class Runtime {
       }),
       this.driversComponent(),
       commandsComponent({ config, deviceId: this.deviceId, logger, uplink: () => this.uplink, rules: () => this.requireRules(), writePoint, onStarted: (c) => (this.commands = c) }),
+      otaComponent({ config, deviceId: this.deviceId, logger, uplink: () => this.uplink, onStarted: (s) => (this.otaStatus = s) }),
       this.apiComponent(),
     ]);
   }
@@ -123,6 +127,7 @@ export class Runtime {
       drivers: this.drivers.map((d) => d.status()),
       outbox: this.requireOutbox().stats(),
       store: this.requireWriter().status(),
+      ota: this.otaStatus ? this.otaStatus() : null,
       uplink: uplink ? uplink.status() : null,
       pipeline: { ...this.requirePipeline().counters },
       rules: this.requireRules().stats(),

@@ -1,6 +1,7 @@
 import type { DriverStatus } from "../../edge/drivers/driver.js";
 import type { OutboxStats } from "../../edge/store/outbox.js";
 import type { StoreWriterStatus } from "../../edge/store/store-writer.js";
+import type { UpdaterStatus } from "../ota/updater.js";
 import type { UplinkStatus } from "../../edge/uplink/mqtt-uplink.js";
 import type { PipelineCounters } from "../../edge/pipeline/pipeline.js";
 import type { RulesStats } from "../rules/service.js";
@@ -17,6 +18,8 @@ export interface AgentStatus {
   outbox: OutboxStats;
   /** Whether the disk takes writes; while it does not, records wait in a bounded memory buffer. */
   store: StoreWriterStatus;
+  /** The OTA client's state; null when OTA is not enabled. */
+  ota: UpdaterStatus | null;
   /** null when no broker is configured (data is only stored). */
   uplink: UplinkStatus | null;
   pipeline: PipelineCounters;

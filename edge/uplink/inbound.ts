@@ -18,6 +18,10 @@ export interface Inbound {
   subscribe(filter: string, handler: InboundHandler): () => void;
   /** Publishes a reply with QoS 1 (queued by the client while the link is down). */
   publish(topic: string, payload: string, options?: { correlationData?: Buffer }): void;
+  /** Publishes with QoS 1 and resolves on the broker's PUBACK; rejects at once while disconnected (the caller keeps it and retries). */
+  publishAcked(topic: string, payload: Buffer | string): Promise<void>;
+  /** Called on every (re)connect, e.g. to send what waited for the link. */
+  onConnect(listener: () => void): void;
 }
 
 /** Whether a topic matches an MQTT filter (`+` one level, `#` the rest). */
@@ -40,6 +44,7 @@ export function topicMatches(filter: string, topic: string): boolean {
 export class InboundRouter implements Inbound {
   private client: MqttClient | null = null;
   private readonly subs = new Map<string, InboundHandler>();
+  private readonly connectListeners: Array<() => void> = [];
 
   constructor(private readonly logger: Logger) {}
 
@@ -47,6 +52,13 @@ export class InboundRouter implements Inbound {
     this.client = client;
     client.on("connect", () => {
       for (const filter of this.subs.keys()) this.send(filter);
+      for (const listener of this.connectListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.logger.error({ err: errorMessage(err) }, "a connect listener threw");
+        }
+      }
     });
     client.on("message", (topic, payload, packet) => {
       const props = packet.properties;
@@ -87,6 +99,16 @@ export class InboundRouter implements Inbound {
     client.publish(topic, payload, opts, (err) => {
       if (err) this.logger.warn({ topic, err: errorMessage(err) }, "reply not delivered");
     });
+  }
+
+  publishAcked(topic: string, payload: Buffer | string): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) return Promise.reject(new Error("the uplink is not connected"));
+    return new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  onConnect(listener: () => void): void {
+    this.connectListeners.push(listener);
   }
 
   private send(filter: string): void {

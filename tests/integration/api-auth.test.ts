@@ -72,7 +72,7 @@ describe("local API: the token guards every change, reads stay open", () => {
       const res = await fetch(api + path);
       expect(res.status, path).toBe(200);
     }
-    expect(await (await fetch(`${api}/ota`)).json()).toMatchObject({ state: "idle" });
+    expect(await (await fetch(`${api}/ota`)).json()).toMatchObject({ state: "disabled" });
     expect(await (await fetch(`${api}/devices`)).json()).toMatchObject([{ id: "plc", protocol: "modbus-tcp", points: 3, status: { connected: true } }]);
     expect(await (await fetch(`${api}/outbox`)).json()).toMatchObject({ pending: expect.any(Number), drain: null });
     const metrics = await (await fetch(`${api}/metrics`)).text();

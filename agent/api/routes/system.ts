@@ -17,7 +17,9 @@ export function systemRoutes(cx: ApiContext): Route[] {
       // The drain progress lives with the uplink; without one nothing drains.
       sendJson(res, 200, { ...s.outbox, store: s.store, drain: s.uplink?.drain ?? null, uplinkConnected: s.uplink?.connected ?? false });
     }),
-    // A placeholder with the final shape's first field: the OTA client is not wired into the runtime yet.
-    route("GET", "/ota", ({ res }) => sendJson(res, 200, { state: "idle", wired: false, note: "OTA updates are not wired into the running agent yet" })),
+    route("GET", "/ota", ({ res }) => {
+      const ota = cx.status().ota;
+      sendJson(res, 200, ota ?? { state: "disabled", note: "OTA is off: set ota.enabled, ota.trustRoot and run under edge-agent supervise" });
+    }),
   ];
 }
