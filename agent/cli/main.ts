@@ -10,8 +10,10 @@ import { keysCommand } from "./commands/keys.js";
 import { releaseCommand } from "./commands/release.js";
 import { superviseCommand } from "./commands/supervise.js";
 import { otaCommand } from "./commands/ota.js";
+import { identityCommand } from "./commands/identity.js";
+import { provisionCommand } from "./commands/provision.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand];
+const commands: readonly Command[] = [runCommand, simCommand, validateCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand, identityCommand, provisionCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
