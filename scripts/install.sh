@@ -83,12 +83,9 @@ cleanup() {
 trap cleanup EXIT
 
 parse_args() {
-  if [[ $# -gt 0 && ( "$1" == install || "$1" == uninstall ) ]]; then
-    ACTION=$1
-    shift
-  fi
   while [[ $# -gt 0 ]]; do
     case "$1" in
+      install | uninstall) ACTION=$1; shift ;;
       --release) RELEASE=${2:?--release needs a FILE}; shift 2 ;;
       --manifest) MANIFEST=${2:?--manifest needs a FILE}; shift 2 ;;
       --root-of-trust) TRUST=${2:?--root-of-trust needs a FILE}; shift 2 ;;
