@@ -104,7 +104,7 @@ if [[ "$DEPS" -eq 1 ]]; then
   # Build leftovers of the native modules: objects and a test extension, not needed at run time.
   find "$STAGE/node_modules" -path '*/build/Release/obj*' -prune -exec rm -rf {} + 2>/dev/null || true
   rm -f -- "$STAGE/node_modules/better-sqlite3/build/Release/test_extension.node"
-  for dev in typescript vitest @types; do
+  for dev in typescript vitest @types/better-sqlite3; do
     [[ ! -e "$STAGE/node_modules/$dev" ]] || die "dev dependency $dev ended up in the release"
   done
   say "checking the staged release runs (CLI version, SQLite native module)"
