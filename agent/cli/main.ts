@@ -15,8 +15,24 @@ import { superviseCommand } from "./commands/supervise.js";
 import { otaCommand } from "./commands/ota.js";
 import { CliFailure } from "./api-client.js";
 import { ConfigError } from "../config/errors.js";
+import { identityCommand } from "./commands/identity.js";
+import { provisionCommand } from "./commands/provision.js";
 
-const commands: readonly Command[] = [runCommand, simCommand, validateCommand, pointsCommand, rulesCommand, alarmsCommand, opcuaCommand, keysCommand, releaseCommand, superviseCommand, otaCommand];
+const commands: readonly Command[] = [
+  runCommand,
+  simCommand,
+  validateCommand,
+  pointsCommand,
+  rulesCommand,
+  alarmsCommand,
+  opcuaCommand,
+  keysCommand,
+  releaseCommand,
+  superviseCommand,
+  otaCommand,
+  identityCommand,
+  provisionCommand,
+];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -13,7 +13,7 @@ export const CONFIG_VERSION = 1;
 
 const deviceSchema = z.discriminatedUnion("protocol", [...deviceSchemas]);
 
-const mqttSchema = z
+export const mqttSchema = z
   .strictObject({
     url: z
       .string()
@@ -67,6 +67,24 @@ const mqttSchema = z
     if (m.mode === "sparkplug" && !m.sparkplug) ctx.addIssue({ code: "custom", path: ["sparkplug"], message: 'mode "sparkplug" needs a sparkplug section with at least groupId' });
   })
   .describe("The MQTT uplink. Without it, data is stored locally and sent once a broker is configured.");
+
+const provisioningSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^https?:\/\/./, { error: (iss) => `expected the fleet server's URL like https://fleet.plant.local, got ${JSON.stringify(iss.input)}` })
+      .describe("Fleet server base URL; the agent sends its claim to {url}/provision."),
+    claimToken: z
+      .string()
+      .min(8, "a claim token has at least 8 characters")
+      .max(256)
+      .describe("One-time claim token for this gateway (keep it out of the file: claimToken: ${EDGE_CLAIM_TOKEN})."),
+    timeoutMs: durationMs(1000, 120_000).default(10_000).describe("How long one attempt to reach the fleet server may take at start."),
+  })
+  .optional()
+  .describe(
+    "Zero-touch provisioning: with no stored credentials ({dataDir}/provisioning.json), the agent presents the claim token, its id and public key to the fleet server and keeps the group and MQTT credentials it gets back. The provisioned mqtt url, username and password take precedence over the mqtt section; every other mqtt field still comes from this file.",
+  );
 
 const storeSchema = z
   .strictObject({
@@ -153,6 +171,7 @@ export const configSchema = z
       .prefault({})
       .describe("Logging."),
     mqtt: mqttSchema.optional(),
+    provisioning: provisioningSchema,
     store: storeSchema,
     api: apiSchema,
     devices: z.array(deviceSchema).default([]).describe("The machines this gateway reads."),
@@ -195,3 +214,4 @@ export const configSchema = z
 
 export type AgentConfig = z.output<typeof configSchema>;
 export type MqttConfig = NonNullable<AgentConfig["mqtt"]>;
+export type ProvisioningConfig = NonNullable<AgentConfig["provisioning"]>;

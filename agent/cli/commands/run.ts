@@ -59,6 +59,9 @@ Options:
     }
     const logger = createLogger({ level: level ?? config.log.level, pretty: format === undefined ? undefined : format === "pretty", name: "agent" });
     guards.installCrashGuards(logger);
+    // Zero-touch provisioning (a no-op without a provisioning section): stored or freshly claimed
+    // broker credentials replace the mqtt section's; a refusal is logged and the agent runs on.
+    config = await (await import("../../identity/provisioning.js")).ensureProvisioned(config, logger);
     let runtime: Runtime;
     try {
       runtime = new Runtime({ config, configFile: file, logger, version: VERSION });
@@ -93,7 +96,10 @@ Options:
       health();
       setInterval(health, 5000).unref();
     }
-    // Keep running until a signal: the shutdown handler exits the process.
+    // Keep running until a signal: the shutdown handler exits the process. The timer holds the event
+    // loop open for a config with nothing else to do (no broker, no devices, API off), which would
+    // otherwise exit 0 at once and be restarted in a loop by the supervisor.
+    setInterval(() => undefined, 2 ** 30);
     return new Promise<number>(() => undefined);
   },
 };

@@ -8,6 +8,7 @@ import { opcuaScenario } from "./opcua.js";
 import { rulesScenario } from "./rules.js";
 import { storeScenario } from "./store.js";
 import { otaVerifyScenario } from "./ota-verify.js";
+import { startupScenario } from "./startup.js";
 
 /** Every scenario, in the order `npm run bench` runs them. A new scenario adds one line here. */
 export const scenarios: readonly Scenario[] = [
@@ -20,4 +21,5 @@ export const scenarios: readonly Scenario[] = [
   opcuaScenario,
   rulesScenario,
   otaVerifyScenario,
+  startupScenario,
 ];
