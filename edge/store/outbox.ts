@@ -46,6 +46,8 @@ export interface OutboxStats {
 export interface Outbox {
   /** Identifies this database's lifetime: a reset database gets a new epoch, so seqs never collide. */
   readonly epoch: string;
+  /** The highest seq ever assigned (0 when none); cheap, unlike stats(). */
+  readonly lastSeq: number;
   /** Stores records in one transaction and returns the seqs they got; stored once this returns. */
   append(kind: RecordKind, records: readonly NewRecord[]): SeqRange | null;
   /** The oldest pending rows with firstSeq > afterSeq, oldest first: whole rows, at most maxRecords records (a single bigger row goes alone). */

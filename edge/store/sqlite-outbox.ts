@@ -143,6 +143,10 @@ export class SqliteOutbox implements Outbox {
     return this.db;
   }
 
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   private meta(key: string): string | undefined {
     return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
   }

@@ -138,7 +138,7 @@ export class DrainPlanner {
       this.inflightBatches = 0;
       this.inflightBacklog = 0;
     }
-    const lastSeq = this.options.outbox.stats().lastSeq;
+    const lastSeq = this.options.outbox.lastSeq;
     this.liveFrom = lastSeq + 1;
     this.cursors.priority = 0;
     this.cursors.backlog = 0;
@@ -162,7 +162,7 @@ export class DrainPlanner {
     if (priority) return { batch: priority, waitMs: null, liveWaiting: false };
     const live = this.read("live", (after, max) => o.outbox.peekTelemetry(after, max));
     // A live batch goes when full, or when it is as full as whole rows allow (more is stored behind it).
-    if (live && (flush || live.count >= o.batchMaxSamples || live.end < o.outbox.stats().lastSeq)) {
+    if (live && (flush || live.count >= o.batchMaxSamples || live.end < o.outbox.lastSeq)) {
       return { batch: live, waitMs: null, liveWaiting: false };
     }
     const liveWaiting = live !== null;

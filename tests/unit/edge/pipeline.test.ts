@@ -125,6 +125,9 @@ function spyOutbox(inner: Outbox, fail: () => boolean = () => false) {
     get epoch() {
       return inner.epoch;
     },
+    get lastSeq() {
+      return inner.lastSeq;
+    },
     append: (kind, records) => {
       appends.push({ kind, records: [...records] });
       if (fail()) throw new Error("disk I/O error");
