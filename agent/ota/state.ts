@@ -25,6 +25,11 @@ export const TERMINAL_STATES: readonly UpdateState[] = ["idle", "committed", "ro
 /** States after which `current` may already point at the new version. */
 export const SWITCHED_STATES: readonly UpdateState[] = ["switching", "testing"];
 
+/** A rollback was decided (and written ahead) but `rolled_back` is not recorded yet. */
+export function rollbackPending(record: UpdateRecord): boolean {
+  return SWITCHED_STATES.includes(record.state) && record.error !== null;
+}
+
 const NEXT: Record<UpdateState, readonly UpdateState[]> = {
   idle: ["offered"],
   committed: ["offered"],
@@ -151,6 +156,16 @@ export class StateStore {
       throw new OtaError("OTA_STATE_LOOP", `the update entered "${state}" ${count} times (limit ${this.maxEntries}); giving up on it`);
     }
     return this.write({ ...this.record, ...patch, state, entries: { ...this.record.entries, [state]: count } });
+  }
+
+  /**
+   * Writes `error` into the record without a transition. The supervisor uses it as a write-ahead
+   * rollback intent: `switching`/`testing` with an error means "a rollback was decided", so a power cut
+   * between switching `current` back and recording `rolled_back` is finished as a rollback on the next
+   * start instead of testing (and committing) whatever `current` happens to point at.
+   */
+  setError(error: UpdateRecord["error"]): UpdateRecord {
+    return this.write({ ...this.record, error });
   }
 
   private write(next: UpdateRecord): UpdateRecord {

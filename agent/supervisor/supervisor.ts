@@ -5,7 +5,7 @@ import { fsyncDir } from "../ota/atomic-file.js";
 import { OtaError, isOtaError } from "../ota/errors.js";
 import { InstallLayout, pruneReleases, switchBack, switchTo } from "../ota/installer.js";
 import { statusOfRecord } from "../ota/report.js";
-import { StateStore, type UpdateRecord } from "../ota/state.js";
+import { StateStore, SWITCHED_STATES, rollbackPending, type UpdateRecord } from "../ota/state.js";
 import { StatusQueue } from "../ota/status-queue.js";
 import type { OtaLogger } from "../ota/updater.js";
 import { VersionFloor } from "../ota/version-floor.js";
@@ -83,12 +83,34 @@ export class Supervisor {
 
   /** Picks up an update where a previous supervisor left it, then runs the agent. */
   start(): Promise<void> {
-    return this.serial(async () => {
-      const r = this.state.reload();
-      if (r.state === "switching") await this.switchOver(true);
-      else if (r.state === "testing") await this.beginTesting(true);
-      else this.spawnAgent("normal");
-    });
+    return this.serial(() => this.resumeFromState());
+  }
+
+  /** What the state file asks for: finish a decided rollback, redo a switch, test again, or just run. */
+  private async resumeFromState(): Promise<void> {
+    const r = this.state.reload();
+    // A rollback written ahead but not finished (power cut) is finished, never tested again.
+    if (rollbackPending(r) && r.error) await this.rollback(r.error.code, r.error.message);
+    else if (r.state === "switching") await this.switchOver(true);
+    else if (r.state === "testing") await this.beginTesting(true);
+    else this.spawnAgent("normal");
+  }
+
+  /**
+   * The release under test must be what `current` points at. It is not when a rollback switched
+   * `current` back and the power went before `rolled_back` was written (older supervisors wrote no
+   * intent first): testing "it" would test the old version and commit would raise the floor to the
+   * bad one. Returns false after finishing the rollback instead.
+   */
+  private async underTestIsCurrent(r: UpdateRecord): Promise<boolean> {
+    if (!r.release) {
+      await this.rollback("OTA_STATE_CORRUPT", `${r.state} without a release in the update state`);
+      return false;
+    }
+    const running = this.layout.currentVersion(r.release.kind);
+    if (running === r.release.version) return true;
+    await this.rollback("OTA_ROLLBACK_INTERRUPTED", `current points at ${running ?? "nothing"}, not at ${r.release.version} under test: a rollback was cut short; finishing it`);
+    return false;
   }
 
   /** Stops the agent (SIGTERM, then SIGKILL) and every timer. */
@@ -212,6 +234,7 @@ export class Supervisor {
 
   private async beginTesting(again: boolean): Promise<void> {
     const before = this.state.reload();
+    if (!(await this.underTestIsCurrent(before))) return;
     try {
       // Re-entering after a supervisor restart counts: a version that takes the supervisor down with
       // it every time must not be retried forever.
@@ -238,6 +261,7 @@ export class Supervisor {
     this.clearTestTimers();
     const r = this.state.reload();
     if (r.state !== "testing" || !r.release) return;
+    if (!(await this.underTestIsCurrent(r))) return;
     // The floor moves only now: moved earlier, a release failing its health check would leave the
     // device unable to accept the version it rolls back to.
     VersionFloor.open(this.layout.floorFile).commit(r.release.kind, r.release.version);
@@ -258,6 +282,14 @@ export class Supervisor {
   private async rollback(code: string, message: string): Promise<void> {
     if (this.mode === "stopping") return;
     this.clearTestTimers();
+    if (!SWITCHED_STATES.includes(this.state.reload().state)) {
+      // Only a switch or a test can be rolled back. A late timer or exit after a commit would switch
+      // `current` back under a committed floor, then fail to record it and leave no agent running.
+      this.log.warn({ code, reason: message, state: this.state.get().state }, "no update to roll back; ignored");
+      if (this.mode === "testing") this.mode = "normal";
+      if (this.child === null) this.spawnAgent("normal");
+      return;
+    }
     this.mode = "switching";
     await this.stopChild();
     const r = this.state.reload();
@@ -265,6 +297,12 @@ export class Supervisor {
     const error = { code, message };
     this.log.error({ code, reason: message, from: r.release?.version, to: r.fromVersion }, "rolling back the update");
     try {
+      // Write-ahead: the decision is durable before `current` moves, so a power cut from here on is
+      // finished as a rollback on the next start (see resumeFromState).
+      if (r.error?.code !== code || r.error.message !== message) {
+        this.state.setError(error);
+        await this.entered();
+      }
       if (r.fromVersion !== null) switchBack(this.layout, kind, r.fromVersion);
       else if (kind === "config") {
         // The first config bundle failed: back to the config file named on the command line.

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fork, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StateStore, type UpdateRecord } from "../../agent/ota/state.js";
 import { Updater } from "../../agent/ota/updater.js";
+import { Supervisor } from "../../agent/supervisor/supervisor.js";
 import { VersionFloor } from "../../agent/ota/version-floor.js";
 import { waitFor } from "../helpers/ports.js";
 import { DIST, FIXTURES, buildRelease, installBase, makeTrust, offerOf, startFileServer, tempDir, type FakeBehavior, type FileServer, type Trust } from "../helpers/ota.js";
@@ -222,6 +223,61 @@ describe("OTA supervisor and restarts", () => {
       expect(alive(agent.pid!)).toBe(true);
     });
   }
+
+  it("power cut after the rollback intent is durable: the restart finishes the rollback, nothing is committed", async () => {
+    const s = setup();
+    await installed(s, "crash");
+    const first = supervise(s, { OTA_PAUSE_AT: "rolling_back" });
+    await first.waitMessage((m) => m.type === "state" && m.state === "rolling_back", "the rollback intent");
+    await first.kill9();
+    await agentsGone(first);
+    expect(state(s)).toMatchObject({ state: "testing", error: { code: "OTA_CRASHED" } });
+    const second = supervise(s);
+    expect((await terminal(second)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_CRASHED" });
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await second.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent");
+    // The bad version was not started again after the power cut.
+    expect(starts(s).filter((l) => l.startsWith("start 2.0.0"))).toHaveLength(1);
+  });
+
+  it("power cut after current was switched back but before rolled_back: not committed, the floor stays", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    const first = supervise(s, { OTA_PAUSE_AT: "testing" });
+    await first.waitMessage((m) => m.type === "state" && m.state === "testing", "testing");
+    await first.kill9();
+    await agentsGone(first);
+    // What a rollback without a write-ahead intent leaves: state testing, current back on 1.0.0.
+    rmSync(join(s.root, "current"));
+    symlinkSync("releases/1.0.0", join(s.root, "current"));
+    const second = supervise(s);
+    expect((await terminal(second)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_ROLLBACK_INTERRUPTED" });
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await second.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent");
+  });
+
+  it("a rollback that comes after the commit (late timer or exit) is refused: current stays, an agent runs", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    const sup = new Supervisor({ installRoot: s.root, configFile: "/dev/null", healthWindowMs: 3000, healthyForMs: 300, stopTimeoutMs: 2000, env: { ...process.env, FAKE_AGENT_LOG: s.log } });
+    try {
+      await sup.start();
+      await waitFor("the commit", () => state(s).state === "committed", 10_000);
+      // The same call the window timer or an exit handler queued just before the commit would make.
+      const late = sup as unknown as { rollback(code: string, message: string): Promise<void> };
+      await late.rollback("OTA_UNHEALTHY", "a window timer that fired while the commit was queued");
+      expect(state(s).state).toBe("committed");
+      expect(current(s)).toBe("releases/2.0.0");
+      const pid = sup.agentPid();
+      expect(pid !== undefined && alive(pid)).toBe(true);
+    } finally {
+      await sup.stop();
+    }
+  });
 
   it("a supervisor killed in testing again and again gives up after 3 entries and rolls back", async () => {
     const s = setup();
