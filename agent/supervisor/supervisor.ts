@@ -9,7 +9,7 @@ import { StateStore, SWITCHED_STATES, rollbackPending, type UpdateRecord } from 
 import { StatusQueue } from "../ota/status-queue.js";
 import type { OtaLogger } from "../ota/updater.js";
 import { VersionFloor } from "../ota/version-floor.js";
-import { isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
+import { HEALTH_INTERVAL_MS, isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
 
 export interface SupervisorOptions {
   installRoot: string;
@@ -19,6 +19,11 @@ export interface SupervisorOptions {
   healthWindowMs?: number;
   /** Healthy reports without a break for this long commit the update (default a third of the window, at most 10 s). */
   healthyForMs?: number;
+  /**
+   * How often the agent sends a health report (default HEALTH_INTERVAL_MS). No report for 1.5 times
+   * this breaks a healthy run: a release that reported once and then hung is not committed.
+   */
+  healthIntervalMs?: number;
   /** Restart delay after a crash when no update runs: doubles per crash up to maxRestartBackoffMs. */
   restartBackoffMs?: number;
   maxRestartBackoffMs?: number;
@@ -62,7 +67,10 @@ export class Supervisor {
   private timers = new Set<NodeJS.Timeout>();
   private windowTimer: NodeJS.Timeout | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
+  /** Re-armed by every health report while testing; fires when the agent went silent. */
+  private watchdogTimer: NodeJS.Timeout | null = null;
   private lastHealth: AgentHealthMessage | null = null;
+  private lastHealthAt = 0;
   /** Serialises switch, commit and rollback: they each rewrite `current` and the state file. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -75,6 +83,11 @@ export class Supervisor {
 
   get healthWindowMs(): number {
     return this.options.healthWindowMs ?? 60_000;
+  }
+
+  /** A health report older than this is stale: the agent stopped reporting (hung or dead). */
+  get staleHealthMs(): number {
+    return Math.round((this.options.healthIntervalMs ?? HEALTH_INTERVAL_MS) * 1.5);
   }
 
   get healthyForMs(): number {
@@ -191,7 +204,17 @@ export class Supervisor {
 
   private onHealth(msg: AgentHealthMessage): void {
     this.lastHealth = msg;
+    this.lastHealthAt = Date.now();
     if (this.mode !== "testing") return;
+    // Only "ok: false" used to stop the clock, so a release that reported ok once and then blocked its
+    // event loop (sending nothing more) was committed. Silence now breaks the healthy run too.
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
+    this.watchdogTimer = setTimeout(() => {
+      this.watchdogTimer = null;
+      if (this.commitTimer) this.log.warn({ silentForMs: Date.now() - this.lastHealthAt }, "the version under test stopped reporting health");
+      if (this.commitTimer) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+    }, this.staleHealthMs);
     if (!msg.ok) {
       // The clock restarts: healthy means healthy without a break.
       if (this.commitTimer) clearTimeout(this.commitTimer);
@@ -251,17 +274,25 @@ export class Supervisor {
     this.windowTimer = setTimeout(() => {
       this.windowTimer = null;
       const h = this.lastHealth;
-      const why = h === null ? "it never reported health" : h.ok ? "it did not stay healthy long enough" : `its last health report said not ok (configLoaded ${h.configLoaded}, devicesConnected ${h.devicesConnected}, uplinkConnected ${h.uplinkConnected})`;
+      const silent = Date.now() - this.lastHealthAt;
+      const why = h === null ? "it never reported health" : silent > this.staleHealthMs ? `it stopped reporting health (nothing for ${silent} ms; hung?)` : h.ok ? "it did not stay healthy long enough" : `its last health report said not ok (configLoaded ${h.configLoaded}, devicesConnected ${h.devicesConnected}, uplinkConnected ${h.uplinkConnected})`;
       void this.serial(() => this.rollback("OTA_UNHEALTHY", `the new version did not prove healthy within ${this.healthWindowMs} ms: ${why}`));
     }, this.healthWindowMs);
   }
 
   private async commit(): Promise<void> {
     if (this.mode !== "testing") return;
-    this.clearTestTimers();
     const r = this.state.reload();
     if (r.state !== "testing" || !r.release) return;
     if (!(await this.underTestIsCurrent(r))) return;
+    // Healthy means healthy now: the last report must be ok and recent. Otherwise no commit; the
+    // window (still running) rolls back unless a fresh run of reports gets there first.
+    const age = Date.now() - this.lastHealthAt;
+    if (this.lastHealth?.ok !== true || age > this.staleHealthMs) {
+      this.log.warn({ lastOk: this.lastHealth?.ok ?? null, ageMs: age }, "not committing: no recent healthy report");
+      return;
+    }
+    this.clearTestTimers();
     // The floor moves only now: moved earlier, a release failing its health check would leave the
     // device unable to accept the version it rolls back to.
     VersionFloor.open(this.layout.floorFile).commit(r.release.kind, r.release.version);
@@ -327,8 +358,10 @@ export class Supervisor {
   private clearTestTimers(): void {
     if (this.windowTimer) clearTimeout(this.windowTimer);
     if (this.commitTimer) clearTimeout(this.commitTimer);
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
     this.windowTimer = null;
     this.commitTimer = null;
+    this.watchdogTimer = null;
   }
 
   private async stopChild(): Promise<void> {

@@ -179,6 +179,19 @@ describe("OTA supervisor and restarts", () => {
     await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
   });
 
+  it("a new version that reports healthy once and then hangs is rolled back, not committed", async () => {
+    const s = setup();
+    await installed(s, "hang");
+    // Reports are due every 100 ms (stale after 150); healthy-for 300 ms would commit on the first one.
+    const d = supervise(s, { OTA_HEALTH_INTERVAL_MS: "100", OTA_HEALTHY_FOR_MS: "300", OTA_HEALTH_WINDOW_MS: "1500" });
+    expect((await terminal(d)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_UNHEALTHY" });
+    expect(state(s).error?.message).toMatch(/stopped reporting health/);
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
+  });
+
   for (const at of ["offered", "downloading", "verifying", "installing"] as const) {
     it(`kill -9 of the agent's updater at "${at}": the restart resumes to switching, current never moved`, async () => {
       const s = setup();
