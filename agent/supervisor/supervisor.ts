@@ -191,15 +191,39 @@ export class Supervisor {
       return;
     }
     if (this.child !== null && this.child !== child) return;
+    // The updater records `switching` before it sends ota-switch. An agent that died between the two
+    // left an installed update nobody would switch to, and every later offer got OTA_BUSY forever.
+    // The state file, not the IPC message, says what to do: switch now (no backoff needed).
+    if (this.updatePending()) {
+      this.log.warn({ code, signal }, "agent exited with an update handed over; switching");
+      void this.serial(() => this.afterExit());
+      return;
+    }
     // A crash loop backs off; an agent that ran for a minute starts again quickly.
     if (Date.now() - this.startedAt > 60_000) this.restarts = 0;
     const delay = Math.min(this.options.maxRestartBackoffMs ?? 30_000, (this.options.restartBackoffMs ?? 1000) * 2 ** this.restarts++);
     this.log.warn({ code, signal, restartInMs: delay }, "agent exited; restarting it");
     const t = setTimeout(() => {
       this.timers.delete(t);
-      if (this.mode === "normal" && this.child === null) this.spawnAgent("normal");
+      if (this.mode === "normal" && this.child === null) void this.serial(() => this.afterExit());
     }, delay);
     this.timers.add(t);
+  }
+
+  /** The state file names a switch or test this supervisor is not running (read errors: no). */
+  private updatePending(): boolean {
+    try {
+      return SWITCHED_STATES.includes(this.state.reload().state);
+    } catch (err) {
+      this.log.error({ err: String(err) }, "cannot read the update state");
+      return false;
+    }
+  }
+
+  /** After an agent exit in normal mode: whatever the state file asks for, else a plain restart. */
+  private async afterExit(): Promise<void> {
+    if (this.mode !== "normal" || this.child !== null) return;
+    await this.resumeFromState();
   }
 
   private onHealth(msg: AgentHealthMessage): void {

@@ -312,6 +312,18 @@ describe("OTA supervisor and restarts", () => {
     await last.waitMessage((m) => m.type === "agent" && m.version === "1.0.0", "the old agent");
   });
 
+  it("an agent that dies after recording switching but before the hand-over message: the supervisor switches", async () => {
+    const s = setup();
+    const d = supervise(s);
+    const old = await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0", "the agent");
+    // The updater (as in the running agent) gets to `switching`; its ota-switch message never leaves.
+    await installed(s, "healthy");
+    process.kill(old.pid!, "SIGKILL");
+    expect((await terminal(d)).state).toBe("committed");
+    expect(current(s)).toBe("releases/2.0.0");
+    await d.waitMessage((m) => m.type === "agent" && m.version === "2.0.0", "the new agent");
+  });
+
   it("with no update running, a crashed agent is restarted", async () => {
     const s = setup();
     const d = supervise(s);
