@@ -97,9 +97,15 @@ export class Updater {
   constructor(private readonly options: UpdaterOptions) {
     this.layout = new InstallLayout(options.installRoot);
     this.now = options.now ?? (() => new Date());
-    this.state = new StateStore(this.layout.stateFile, { maxEntries: options.maxStateEntries, now: this.now });
-    this.queue = new StatusQueue(this.layout.outboxDir);
     this.log = options.logger ?? silent;
+    // A corrupt state file must not keep the agent (and its telemetry) from starting: moved aside.
+    this.state = new StateStore(this.layout.stateFile, {
+      maxEntries: options.maxStateEntries,
+      now: this.now,
+      quarantineCorrupt: true,
+      onCorrupt: (err, movedTo) => this.log.error({ err: err.message, movedTo }, "OTA update state corrupt: moved aside, starting from idle"),
+    });
+    this.queue = new StatusQueue(this.layout.outboxDir);
     this.topicRoot = options.topicRoot ?? `edge/${options.deviceId}`;
   }
 

@@ -76,9 +76,15 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     this.layout = new InstallLayout(options.installRoot);
-    this.state = new StateStore(this.layout.stateFile, { maxEntries: options.maxStateEntries });
-    this.queue = new StatusQueue(this.layout.outboxDir);
     this.log = options.logger ?? silent;
+    this.state = new StateStore(this.layout.stateFile, {
+      maxEntries: options.maxStateEntries,
+      // A corrupt state file used to throw here: no supervisor, no agent, a truck visit. Now it is
+      // moved aside and the supervisor runs `current` from idle, saying so as loudly as it can.
+      quarantineCorrupt: true,
+      onCorrupt: (err, movedTo) => this.log.error({ err: err.message, movedTo }, "OTA UPDATE STATE CORRUPT: moved aside, starting from idle and running current; inspect the file"),
+    });
+    this.queue = new StatusQueue(this.layout.outboxDir);
   }
 
   get healthWindowMs(): number {

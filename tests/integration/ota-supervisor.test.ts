@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fork, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StateStore, type UpdateRecord } from "../../agent/ota/state.js";
 import { Updater } from "../../agent/ota/updater.js";
@@ -322,6 +322,18 @@ describe("OTA supervisor and restarts", () => {
     expect((await terminal(d)).state).toBe("committed");
     expect(current(s)).toBe("releases/2.0.0");
     await d.waitMessage((m) => m.type === "agent" && m.version === "2.0.0", "the new agent");
+  });
+
+  it("a corrupt ota/state.json: the supervisor moves it aside and runs current", async () => {
+    const s = setup();
+    mkdirSync(join(s.root, "ota"), { recursive: true });
+    writeFileSync(join(s.root, "ota", "state.json"), "{ \"v\": 1, \"state\": \"testi");
+    const d = supervise(s);
+    const agent = await d.waitMessage((m) => m.type === "agent", "the agent");
+    expect(agent).toMatchObject({ version: "1.0.0", testing: false });
+    const aside = readdirSync(join(s.root, "ota")).filter((f) => f.startsWith("state.json.corrupt-"));
+    expect(aside).toHaveLength(1);
+    expect(existsSync(join(s.root, "ota", "state.json"))).toBe(false);
   });
 
   it("with no update running, a crashed agent is restarted", async () => {
