@@ -298,7 +298,7 @@ export class Updater {
         await this.fail(err);
         return;
       }
-      await this.proceed(from);
+      await this.proceed(from, true);
     })().finally(() => {
       this.activeOfferId = null;
       if (this.job === job) this.job = null;
@@ -312,7 +312,7 @@ export class Updater {
     return join(this.layout.downloadsDir, `${rel.name}-${rel.kind}-${rel.version}.tar.gz`);
   }
 
-  private async proceed(from: ResumableStep): Promise<void> {
+  private async proceed(from: ResumableStep, resumed = false): Promise<void> {
     try {
       const steps: ResumableStep[] = ["downloading", "verifying", "installing"];
       for (const step of steps.slice(steps.indexOf(from))) {
@@ -322,7 +322,13 @@ export class Updater {
         await this.entered();
         if (step === "downloading") await this.download();
         else if (step === "verifying") await this.verifyArchive();
-        else await this.install();
+        else {
+          // Resuming at `installing`: the archive was hashed by a previous process, and anything with
+          // write access to ota/downloads (or a bad sector) could have changed it since. Hash it again
+          // so that only the signed bytes are ever unpacked.
+          if (resumed && from === "installing") await this.verifyArchive();
+          await this.install();
+        }
       }
       const r = this.state.enter("switching");
       rmSync(this.layout.downloadsDir, { recursive: true, force: true });

@@ -217,6 +217,28 @@ describe("OTA supervisor and restarts", () => {
     });
   }
 
+  it("resuming at installing hashes the archive again: one changed while the agent was down is not unpacked", async () => {
+    const s = setup();
+    const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
+    writeFileSync(s.offerFile, JSON.stringify(offerOf(rel, serveArchive(rel.archive))));
+    const first = new Driver("updater-driver.mjs", { ...s.env, OTA_PAUSE_AT: "installing" });
+    drivers.push(first);
+    await first.waitMessage((m) => m.type === "paused" && m.state === "installing", "paused at installing");
+    await first.kill9();
+    const downloads = join(s.root, "ota", "downloads");
+    const [archive] = readdirSync(downloads).filter((f) => f.endsWith(".tar.gz"));
+    const other = await buildRelease(work, s.trust, { version: "2.0.0", behavior: "crash" });
+    writeFileSync(join(downloads, archive!), other.archive);
+    rmSync(s.offerFile);
+    const again = new Driver("updater-driver.mjs", s.env);
+    drivers.push(again);
+    await waitFor("the update to fail", () => (state(s).state === "failed" ? true : undefined), 10_000);
+    // Size or hash, whichever differs first: the signed manifest refuses the other archive.
+    expect(["OTA_SIZE", "OTA_SHA256"]).toContain(state(s).error?.code);
+    expect(existsSync(join(s.root, "releases", "2.0.0"))).toBe(false);
+    expect(current(s)).toBe("releases/1.0.0");
+  });
+
   for (const at of ["switching", "testing", "committed"] as const) {
     it(`kill -9 of the supervisor at "${at}": the restart finishes the update (committed)`, async () => {
       const s = setup();
