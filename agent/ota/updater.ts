@@ -387,12 +387,19 @@ export class Updater {
   private async fail(err: unknown): Promise<void> {
     const e = isOtaError(err) ? err : new OtaError("OTA_DISK", err instanceof Error ? err.message : String(err), { cause: err });
     const r = this.state.get();
+    if (SWITCHED_STATES.includes(r.state)) {
+      // `switching` is durable: the supervisor may be switching to this release right now, and it
+      // owns the update from here. Deleting the release under it (an error in the hand-over, say)
+      // would leave `current` pointing at nothing.
+      this.log.error({ offerId: r.offerId, code: e.code, err: e.message, state: r.state }, "OTA error after the hand-over; the supervisor finishes the update");
+      return;
+    }
     this.log.error({ offerId: r.offerId, code: e.code, err: e.message, state: r.state }, "OTA update failed; the running version stays");
     rmSync(this.layout.downloadsDir, { recursive: true, force: true });
     if (r.release && this.layout.currentVersion(r.release.kind) !== r.release.version && this.layout.previousVersion(r.release.kind) !== r.release.version) {
       rmSync(this.layout.releaseDir(r.release.kind, r.release.version), { recursive: true, force: true });
     }
-    if (r.state === "failed" || r.state === "idle" || SWITCHED_STATES.includes(r.state)) return;
+    if (r.state === "failed" || r.state === "idle") return;
     this.state.enter("failed", { error: { code: e.code, message: e.message } });
     this.reportRecord();
     await this.entered();

@@ -239,6 +239,27 @@ describe("OTA supervisor and restarts", () => {
     expect(current(s)).toBe("releases/1.0.0");
   });
 
+  it("an error in the hand-over after switching is durable keeps the release for the supervisor", async () => {
+    const s = setup();
+    const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
+    const updater = new Updater({
+      installRoot: s.root,
+      deviceId: "gw-1",
+      platform: "linux-x64",
+      shippedRoot: s.trust.root,
+      transport: { subscribe: () => undefined, publish: async () => undefined },
+      unpack: { fsync: false },
+      handover: () => {
+        throw new Error("IPC channel closed");
+      },
+    });
+    await updater.handleOffer(Buffer.from(JSON.stringify(offerOf(rel, serveArchive(rel.archive)))));
+    updater.stop();
+    expect(state(s).state).toBe("switching");
+    expect(existsSync(join(s.root, "releases", "2.0.0", "dist", "agent", "cli", "main.js"))).toBe(true);
+    expect((await terminal(supervise(s))).state).toBe("committed");
+  });
+
   for (const at of ["switching", "testing", "committed"] as const) {
     it(`kill -9 of the supervisor at "${at}": the restart finishes the update (committed)`, async () => {
       const s = setup();
