@@ -46,6 +46,7 @@ export const OTA_CODES = [
   "OTA_CRASHED", // the new version exited during its health window
   "OTA_UNHEALTHY", // the new version did not prove healthy within its health window
   "OTA_NO_PREVIOUS", // nothing to roll back to
+  "OTA_ROLLBACK_INTERRUPTED", // current no longer points at the release under test: a rollback was cut short
 ] as const;
 
 export type OtaErrorCode = (typeof OTA_CODES)[number];

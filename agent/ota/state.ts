@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "./atomic-file.js";
-import { OtaError } from "./errors.js";
+import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
+import { OtaError, isOtaError } from "./errors.js";
 import { KINDS } from "./manifest.js";
 import { otaOfferSchema } from "./messages.js";
 
@@ -24,6 +24,11 @@ export type UpdateState = (typeof UPDATE_STATES)[number];
 export const TERMINAL_STATES: readonly UpdateState[] = ["idle", "committed", "rolled_back", "failed"];
 /** States after which `current` may already point at the new version. */
 export const SWITCHED_STATES: readonly UpdateState[] = ["switching", "testing"];
+
+/** A rollback was decided (and written ahead) but `rolled_back` is not recorded yet. */
+export function rollbackPending(record: UpdateRecord): boolean {
+  return SWITCHED_STATES.includes(record.state) && record.error !== null;
+}
 
 const NEXT: Record<UpdateState, readonly UpdateState[]> = {
   idle: ["offered"],
@@ -77,6 +82,15 @@ export interface StateStoreOptions {
   now?: () => Date;
   /** Called after each record is durable (tests stop the process here to simulate a power cut). */
   onWrite?: (record: UpdateRecord) => void;
+  /**
+   * A state file that cannot be read or parsed is renamed aside (`state.json.corrupt-TIME`) and the
+   * store starts from idle, instead of throwing. For the processes that must run whatever happens to
+   * the file: the supervisor (else a flipped bit in one file means no agent and a truck visit) and the
+   * agent's updater (else no telemetry either). Off for read-only tools such as `ota status`.
+   */
+  quarantineCorrupt?: boolean;
+  /** Told where a corrupt file went (or null when even the rename failed), so it can be reported loudly. */
+  onCorrupt?: (err: OtaError, movedTo: string | null) => void;
 }
 
 /** Reads and writes the state file. One writer at a time: the updater before switching, the supervisor after. */
@@ -91,7 +105,29 @@ export class StateStore {
   ) {
     this.maxEntries = options.maxEntries ?? MAX_STATE_ENTRIES;
     this.now = options.now ?? (() => new Date());
-    this.record = StateStore.read(file) ?? idleRecord(this.now());
+    const read = this.readOrQuarantine();
+    this.record = read === null || read === "quarantined" ? idleRecord(this.now()) : read;
+  }
+
+  /** The record on disk; null when there is none; "quarantined" when a corrupt one was moved aside. */
+  private readOrQuarantine(): UpdateRecord | null | "quarantined" {
+    try {
+      return StateStore.read(this.file);
+    } catch (err) {
+      if (!this.options.quarantineCorrupt || !isOtaError(err, "OTA_STATE_CORRUPT")) throw err;
+      const aside = `${this.file}.corrupt-${this.now().toISOString().replace(/[:.]/g, "-")}`;
+      let movedTo: string | null = aside;
+      try {
+        renameSync(this.file, aside);
+        fsyncDir(dirname(this.file));
+      } catch (renameErr) {
+        // Already moved by the other process (ENOENT), or the disk refuses: start idle either way;
+        // the next write replaces the file atomically.
+        if ((renameErr as NodeJS.ErrnoException).code !== "ENOENT") movedTo = null;
+      }
+      this.options.onCorrupt?.(err, movedTo);
+      return "quarantined";
+    }
   }
 
   /** The record on disk, or null when there is none. A corrupt file is an error, never "idle". */
@@ -116,7 +152,9 @@ export class StateStore {
 
   /** Re-reads the file (the other process may have written it). */
   reload(): UpdateRecord {
-    this.record = StateStore.read(this.file) ?? this.record;
+    const read = this.readOrQuarantine();
+    if (read === "quarantined") this.record = { ...idleRecord(this.now()), seq: this.record.seq };
+    else if (read !== null) this.record = read;
     return this.record;
   }
 
@@ -151,6 +189,16 @@ export class StateStore {
       throw new OtaError("OTA_STATE_LOOP", `the update entered "${state}" ${count} times (limit ${this.maxEntries}); giving up on it`);
     }
     return this.write({ ...this.record, ...patch, state, entries: { ...this.record.entries, [state]: count } });
+  }
+
+  /**
+   * Writes `error` into the record without a transition. The supervisor uses it as a write-ahead
+   * rollback intent: `switching`/`testing` with an error means "a rollback was decided", so a power cut
+   * between switching `current` back and recording `rolled_back` is finished as a rollback on the next
+   * start instead of testing (and committing) whatever `current` happens to point at.
+   */
+  setError(error: UpdateRecord["error"]): UpdateRecord {
+    return this.write({ ...this.record, error });
   }
 
   private write(next: UpdateRecord): UpdateRecord {

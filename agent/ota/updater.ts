@@ -97,9 +97,15 @@ export class Updater {
   constructor(private readonly options: UpdaterOptions) {
     this.layout = new InstallLayout(options.installRoot);
     this.now = options.now ?? (() => new Date());
-    this.state = new StateStore(this.layout.stateFile, { maxEntries: options.maxStateEntries, now: this.now });
-    this.queue = new StatusQueue(this.layout.outboxDir);
     this.log = options.logger ?? silent;
+    // A corrupt state file must not keep the agent (and its telemetry) from starting: moved aside.
+    this.state = new StateStore(this.layout.stateFile, {
+      maxEntries: options.maxStateEntries,
+      now: this.now,
+      quarantineCorrupt: true,
+      onCorrupt: (err, movedTo) => this.log.error({ err: err.message, movedTo }, "OTA update state corrupt: moved aside, starting from idle"),
+    });
+    this.queue = new StatusQueue(this.layout.outboxDir);
     this.topicRoot = options.topicRoot ?? `edge/${options.deviceId}`;
   }
 
@@ -292,7 +298,7 @@ export class Updater {
         await this.fail(err);
         return;
       }
-      await this.proceed(from);
+      await this.proceed(from, true);
     })().finally(() => {
       this.activeOfferId = null;
       if (this.job === job) this.job = null;
@@ -306,7 +312,7 @@ export class Updater {
     return join(this.layout.downloadsDir, `${rel.name}-${rel.kind}-${rel.version}.tar.gz`);
   }
 
-  private async proceed(from: ResumableStep): Promise<void> {
+  private async proceed(from: ResumableStep, resumed = false): Promise<void> {
     try {
       const steps: ResumableStep[] = ["downloading", "verifying", "installing"];
       for (const step of steps.slice(steps.indexOf(from))) {
@@ -316,7 +322,13 @@ export class Updater {
         await this.entered();
         if (step === "downloading") await this.download();
         else if (step === "verifying") await this.verifyArchive();
-        else await this.install();
+        else {
+          // Resuming at `installing`: the archive was hashed by a previous process, and anything with
+          // write access to ota/downloads (or a bad sector) could have changed it since. Hash it again
+          // so that only the signed bytes are ever unpacked.
+          if (resumed && from === "installing") await this.verifyArchive();
+          await this.install();
+        }
       }
       const r = this.state.enter("switching");
       rmSync(this.layout.downloadsDir, { recursive: true, force: true });
@@ -375,12 +387,19 @@ export class Updater {
   private async fail(err: unknown): Promise<void> {
     const e = isOtaError(err) ? err : new OtaError("OTA_DISK", err instanceof Error ? err.message : String(err), { cause: err });
     const r = this.state.get();
+    if (SWITCHED_STATES.includes(r.state)) {
+      // `switching` is durable: the supervisor may be switching to this release right now, and it
+      // owns the update from here. Deleting the release under it (an error in the hand-over, say)
+      // would leave `current` pointing at nothing.
+      this.log.error({ offerId: r.offerId, code: e.code, err: e.message, state: r.state }, "OTA error after the hand-over; the supervisor finishes the update");
+      return;
+    }
     this.log.error({ offerId: r.offerId, code: e.code, err: e.message, state: r.state }, "OTA update failed; the running version stays");
     rmSync(this.layout.downloadsDir, { recursive: true, force: true });
     if (r.release && this.layout.currentVersion(r.release.kind) !== r.release.version && this.layout.previousVersion(r.release.kind) !== r.release.version) {
       rmSync(this.layout.releaseDir(r.release.kind, r.release.version), { recursive: true, force: true });
     }
-    if (r.state === "failed" || r.state === "idle" || SWITCHED_STATES.includes(r.state)) return;
+    if (r.state === "failed" || r.state === "idle") return;
     this.state.enter("failed", { error: { code: e.code, message: e.message } });
     this.reportRecord();
     await this.entered();

@@ -4,7 +4,13 @@
  * rollback), so these types are the whole contract between the two.
  */
 
-/** Agent -> supervisor, every few seconds once the runtime has started. */
+/**
+ * How often the agent reports health. The supervisor treats a report older than 1.5 times this as a
+ * hung agent (a blocked event loop sends nothing, but its last report said ok).
+ */
+export const HEALTH_INTERVAL_MS = 5000;
+
+/** Agent -> supervisor, every HEALTH_INTERVAL_MS once the runtime has started. */
 export interface AgentHealthMessage {
   type: "health";
   /** The agent considers itself working: config loaded, runtime started, store taking writes. */

@@ -5,11 +5,11 @@ import { fsyncDir } from "../ota/atomic-file.js";
 import { OtaError, isOtaError } from "../ota/errors.js";
 import { InstallLayout, pruneReleases, switchBack, switchTo } from "../ota/installer.js";
 import { statusOfRecord } from "../ota/report.js";
-import { StateStore, type UpdateRecord } from "../ota/state.js";
+import { StateStore, SWITCHED_STATES, rollbackPending, type UpdateRecord } from "../ota/state.js";
 import { StatusQueue } from "../ota/status-queue.js";
 import type { OtaLogger } from "../ota/updater.js";
 import { VersionFloor } from "../ota/version-floor.js";
-import { isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
+import { HEALTH_INTERVAL_MS, isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
 
 export interface SupervisorOptions {
   installRoot: string;
@@ -19,6 +19,11 @@ export interface SupervisorOptions {
   healthWindowMs?: number;
   /** Healthy reports without a break for this long commit the update (default a third of the window, at most 10 s). */
   healthyForMs?: number;
+  /**
+   * How often the agent sends a health report (default HEALTH_INTERVAL_MS). No report for 1.5 times
+   * this breaks a healthy run: a release that reported once and then hung is not committed.
+   */
+  healthIntervalMs?: number;
   /** Restart delay after a crash when no update runs: doubles per crash up to maxRestartBackoffMs. */
   restartBackoffMs?: number;
   maxRestartBackoffMs?: number;
@@ -62,19 +67,33 @@ export class Supervisor {
   private timers = new Set<NodeJS.Timeout>();
   private windowTimer: NodeJS.Timeout | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
+  /** Re-armed by every health report while testing; fires when the agent went silent. */
+  private watchdogTimer: NodeJS.Timeout | null = null;
   private lastHealth: AgentHealthMessage | null = null;
+  private lastHealthAt = 0;
   /** Serialises switch, commit and rollback: they each rewrite `current` and the state file. */
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SupervisorOptions) {
     this.layout = new InstallLayout(options.installRoot);
-    this.state = new StateStore(this.layout.stateFile, { maxEntries: options.maxStateEntries });
-    this.queue = new StatusQueue(this.layout.outboxDir);
     this.log = options.logger ?? silent;
+    this.state = new StateStore(this.layout.stateFile, {
+      maxEntries: options.maxStateEntries,
+      // A corrupt state file used to throw here: no supervisor, no agent, a truck visit. Now it is
+      // moved aside and the supervisor runs `current` from idle, saying so as loudly as it can.
+      quarantineCorrupt: true,
+      onCorrupt: (err, movedTo) => this.log.error({ err: err.message, movedTo }, "OTA UPDATE STATE CORRUPT: moved aside, starting from idle and running current; inspect the file"),
+    });
+    this.queue = new StatusQueue(this.layout.outboxDir);
   }
 
   get healthWindowMs(): number {
     return this.options.healthWindowMs ?? 60_000;
+  }
+
+  /** A health report older than this is stale: the agent stopped reporting (hung or dead). */
+  get staleHealthMs(): number {
+    return Math.round((this.options.healthIntervalMs ?? HEALTH_INTERVAL_MS) * 1.5);
   }
 
   get healthyForMs(): number {
@@ -83,12 +102,34 @@ export class Supervisor {
 
   /** Picks up an update where a previous supervisor left it, then runs the agent. */
   start(): Promise<void> {
-    return this.serial(async () => {
-      const r = this.state.reload();
-      if (r.state === "switching") await this.switchOver(true);
-      else if (r.state === "testing") await this.beginTesting(true);
-      else this.spawnAgent("normal");
-    });
+    return this.serial(() => this.resumeFromState());
+  }
+
+  /** What the state file asks for: finish a decided rollback, redo a switch, test again, or just run. */
+  private async resumeFromState(): Promise<void> {
+    const r = this.state.reload();
+    // A rollback written ahead but not finished (power cut) is finished, never tested again.
+    if (rollbackPending(r) && r.error) await this.rollback(r.error.code, r.error.message);
+    else if (r.state === "switching") await this.switchOver(true);
+    else if (r.state === "testing") await this.beginTesting(true);
+    else this.spawnAgent("normal");
+  }
+
+  /**
+   * The release under test must be what `current` points at. It is not when a rollback switched
+   * `current` back and the power went before `rolled_back` was written (older supervisors wrote no
+   * intent first): testing "it" would test the old version and commit would raise the floor to the
+   * bad one. Returns false after finishing the rollback instead.
+   */
+  private async underTestIsCurrent(r: UpdateRecord): Promise<boolean> {
+    if (!r.release) {
+      await this.rollback("OTA_STATE_CORRUPT", `${r.state} without a release in the update state`);
+      return false;
+    }
+    const running = this.layout.currentVersion(r.release.kind);
+    if (running === r.release.version) return true;
+    await this.rollback("OTA_ROLLBACK_INTERRUPTED", `current points at ${running ?? "nothing"}, not at ${r.release.version} under test: a rollback was cut short; finishing it`);
+    return false;
   }
 
   /** Stops the agent (SIGTERM, then SIGKILL) and every timer. */
@@ -156,20 +197,54 @@ export class Supervisor {
       return;
     }
     if (this.child !== null && this.child !== child) return;
+    // The updater records `switching` before it sends ota-switch. An agent that died between the two
+    // left an installed update nobody would switch to, and every later offer got OTA_BUSY forever.
+    // The state file, not the IPC message, says what to do: switch now (no backoff needed).
+    if (this.updatePending()) {
+      this.log.warn({ code, signal }, "agent exited with an update handed over; switching");
+      void this.serial(() => this.afterExit());
+      return;
+    }
     // A crash loop backs off; an agent that ran for a minute starts again quickly.
     if (Date.now() - this.startedAt > 60_000) this.restarts = 0;
     const delay = Math.min(this.options.maxRestartBackoffMs ?? 30_000, (this.options.restartBackoffMs ?? 1000) * 2 ** this.restarts++);
     this.log.warn({ code, signal, restartInMs: delay }, "agent exited; restarting it");
     const t = setTimeout(() => {
       this.timers.delete(t);
-      if (this.mode === "normal" && this.child === null) this.spawnAgent("normal");
+      if (this.mode === "normal" && this.child === null) void this.serial(() => this.afterExit());
     }, delay);
     this.timers.add(t);
   }
 
+  /** The state file names a switch or test this supervisor is not running (read errors: no). */
+  private updatePending(): boolean {
+    try {
+      return SWITCHED_STATES.includes(this.state.reload().state);
+    } catch (err) {
+      this.log.error({ err: String(err) }, "cannot read the update state");
+      return false;
+    }
+  }
+
+  /** After an agent exit in normal mode: whatever the state file asks for, else a plain restart. */
+  private async afterExit(): Promise<void> {
+    if (this.mode !== "normal" || this.child !== null) return;
+    await this.resumeFromState();
+  }
+
   private onHealth(msg: AgentHealthMessage): void {
     this.lastHealth = msg;
+    this.lastHealthAt = Date.now();
     if (this.mode !== "testing") return;
+    // Only "ok: false" used to stop the clock, so a release that reported ok once and then blocked its
+    // event loop (sending nothing more) was committed. Silence now breaks the healthy run too.
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
+    this.watchdogTimer = setTimeout(() => {
+      this.watchdogTimer = null;
+      if (this.commitTimer) this.log.warn({ silentForMs: Date.now() - this.lastHealthAt }, "the version under test stopped reporting health");
+      if (this.commitTimer) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+    }, this.staleHealthMs);
     if (!msg.ok) {
       // The clock restarts: healthy means healthy without a break.
       if (this.commitTimer) clearTimeout(this.commitTimer);
@@ -212,6 +287,7 @@ export class Supervisor {
 
   private async beginTesting(again: boolean): Promise<void> {
     const before = this.state.reload();
+    if (!(await this.underTestIsCurrent(before))) return;
     try {
       // Re-entering after a supervisor restart counts: a version that takes the supervisor down with
       // it every time must not be retried forever.
@@ -228,16 +304,25 @@ export class Supervisor {
     this.windowTimer = setTimeout(() => {
       this.windowTimer = null;
       const h = this.lastHealth;
-      const why = h === null ? "it never reported health" : h.ok ? "it did not stay healthy long enough" : `its last health report said not ok (configLoaded ${h.configLoaded}, devicesConnected ${h.devicesConnected}, uplinkConnected ${h.uplinkConnected})`;
+      const silent = Date.now() - this.lastHealthAt;
+      const why = h === null ? "it never reported health" : silent > this.staleHealthMs ? `it stopped reporting health (nothing for ${silent} ms; hung?)` : h.ok ? "it did not stay healthy long enough" : `its last health report said not ok (configLoaded ${h.configLoaded}, devicesConnected ${h.devicesConnected}, uplinkConnected ${h.uplinkConnected})`;
       void this.serial(() => this.rollback("OTA_UNHEALTHY", `the new version did not prove healthy within ${this.healthWindowMs} ms: ${why}`));
     }, this.healthWindowMs);
   }
 
   private async commit(): Promise<void> {
     if (this.mode !== "testing") return;
-    this.clearTestTimers();
     const r = this.state.reload();
     if (r.state !== "testing" || !r.release) return;
+    if (!(await this.underTestIsCurrent(r))) return;
+    // Healthy means healthy now: the last report must be ok and recent. Otherwise no commit; the
+    // window (still running) rolls back unless a fresh run of reports gets there first.
+    const age = Date.now() - this.lastHealthAt;
+    if (this.lastHealth?.ok !== true || age > this.staleHealthMs) {
+      this.log.warn({ lastOk: this.lastHealth?.ok ?? null, ageMs: age }, "not committing: no recent healthy report");
+      return;
+    }
+    this.clearTestTimers();
     // The floor moves only now: moved earlier, a release failing its health check would leave the
     // device unable to accept the version it rolls back to.
     VersionFloor.open(this.layout.floorFile).commit(r.release.kind, r.release.version);
@@ -258,6 +343,14 @@ export class Supervisor {
   private async rollback(code: string, message: string): Promise<void> {
     if (this.mode === "stopping") return;
     this.clearTestTimers();
+    if (!SWITCHED_STATES.includes(this.state.reload().state)) {
+      // Only a switch or a test can be rolled back. A late timer or exit after a commit would switch
+      // `current` back under a committed floor, then fail to record it and leave no agent running.
+      this.log.warn({ code, reason: message, state: this.state.get().state }, "no update to roll back; ignored");
+      if (this.mode === "testing") this.mode = "normal";
+      if (this.child === null) this.spawnAgent("normal");
+      return;
+    }
     this.mode = "switching";
     await this.stopChild();
     const r = this.state.reload();
@@ -265,6 +358,12 @@ export class Supervisor {
     const error = { code, message };
     this.log.error({ code, reason: message, from: r.release?.version, to: r.fromVersion }, "rolling back the update");
     try {
+      // Write-ahead: the decision is durable before `current` moves, so a power cut from here on is
+      // finished as a rollback on the next start (see resumeFromState).
+      if (r.error?.code !== code || r.error.message !== message) {
+        this.state.setError(error);
+        await this.entered();
+      }
       if (r.fromVersion !== null) switchBack(this.layout, kind, r.fromVersion);
       else if (kind === "config") {
         // The first config bundle failed: back to the config file named on the command line.
@@ -289,8 +388,10 @@ export class Supervisor {
   private clearTestTimers(): void {
     if (this.windowTimer) clearTimeout(this.windowTimer);
     if (this.commitTimer) clearTimeout(this.commitTimer);
+    if (this.watchdogTimer) clearTimeout(this.watchdogTimer);
     this.windowTimer = null;
     this.commitTimer = null;
+    this.watchdogTimer = null;
   }
 
   private async stopChild(): Promise<void> {

@@ -79,11 +79,17 @@ export function parseDevicePublicKey(b64: string): KeyObject {
   return key;
 }
 
+function spkiOf(key: KeyObject): Buffer {
+  return key.export({ format: "der", type: "spki" });
+}
+
 export interface ProvisionerOptions {
   /** The broker URL handed to devices. */
   mqttUrl: string;
   requireProof?: boolean;
   nonceTtlMs?: number;
+  /** Unspent nonces kept at most (default 10 000); the oldest go first. */
+  maxNonces?: number;
   clock?: () => number;
   /** Called after a successful provisioning (the fleet records the device and its group). */
   onProvisioned?: (device: ProvisionedDevice) => void;
@@ -141,6 +147,13 @@ export class Provisioner {
   nonce(): { nonce: string; expiresAt: string } {
     const now = this.clock();
     for (const [n, exp] of this.nonces) if (exp <= now) this.nonces.delete(n);
+    // GET /provision/nonce needs no authentication: without a cap, anyone could grow this map until the
+    // process runs out of memory. The oldest unspent nonces make room (Map keeps insertion order).
+    const max = this.options.maxNonces ?? 10_000;
+    for (const n of this.nonces.keys()) {
+      if (this.nonces.size < max) break;
+      this.nonces.delete(n);
+    }
     const nonce = randomBytes(18).toString("base64url");
     const exp = now + (this.options.nonceTtlMs ?? 300_000);
     this.nonces.set(nonce, exp);
@@ -162,6 +175,12 @@ export class Provisioner {
       throw new ProvisionError(409, `claim token already used (at ${new Date(token.usedAt).toISOString()}); a claim token provisions one device once, ask for a new one`);
     }
     const key = parseDevicePublicKey(req.publicKey);
+    // A spare (or stolen) claim token must not take over a device that is already registered: the new
+    // key would replace the real gateway's identity. Same key again is a harmless re-provisioning.
+    const existing = this.devices.get(req.deviceId);
+    if (existing !== undefined && !spkiOf(parseDevicePublicKey(existing.publicKey)).equals(spkiOf(key))) {
+      throw new ProvisionError(409, `device ${req.deviceId} is already provisioned with another public key; remove it from the fleet first to re-enrol it`);
+    }
     if (this.requireProof || req.signature !== undefined || req.nonce !== undefined) this.checkProof(req, key);
     const now = this.clock();
     token.usedAt = now;

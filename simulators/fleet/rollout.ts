@@ -8,8 +8,27 @@ import { FAILURE_STATES, TERMINAL_STATES, type OtaState, type OtaStatus } from "
 import type { PlannedStage } from "./plan.js";
 import { describeThreshold, exceedsThreshold, type FailureThreshold } from "./threshold.js";
 
-/** Before a status: `pending` (stage not started), `waiting_online` (offline when its stage started), `offered`. */
-export type DeviceRolloutState = "pending" | "waiting_online" | "offered" | OtaState;
+/**
+ * Before a status: `pending` (stage not started, or an offer publish failed and waits for its retry),
+ * `waiting_online` (offline when its stage started), `offered`; `busy` = the device refused with
+ * OTA_BUSY (another update running) and is offered again later.
+ */
+export type DeviceRolloutState = "pending" | "waiting_online" | "offered" | "busy" | OtaState;
+
+export interface RolloutRetry {
+  /** Delay before an OTA_BUSY device gets the offer again (default 60 s). */
+  busyRetryMs: number;
+  /** First delay before re-publishing an offer whose publish failed; doubles up to maxPublishRetryMs. */
+  publishRetryMs: number;
+  maxPublishRetryMs: number;
+}
+
+const DEFAULT_RETRY: RolloutRetry = { busyRetryMs: 60_000, publishRetryMs: 1000, maxPublishRetryMs: 60_000 };
+
+/** A refusal for a reason other than "busy" (wrong key, platform, floor...): the release cannot go there. */
+function isHardRefusal(d: RolloutDevice): boolean {
+  return d.state === "refused" && d.error?.code !== "OTA_BUSY";
+}
 export type RolloutState = "running" | "waiting" | "halted" | "completed";
 
 export interface RolloutDevice {
@@ -64,6 +83,10 @@ export class Rollout {
   /** Failures the operator accepted by resuming after a halt; the threshold counts only new ones. */
   private acceptedFailures = 0;
   private readonly createdAt: number;
+  private readonly retry: RolloutRetry;
+  /** Failed offer publishes per device (the retry backoff grows with it). */
+  private readonly publishFailures = new Map<string, number>();
+  private readonly retryTimers = new Set<() => void>();
 
   constructor(
     readonly id: string,
@@ -73,7 +96,9 @@ export class Rollout {
     private readonly threshold: FailureThreshold,
     private readonly waveDelayMs: number,
     private readonly hooks: RolloutHooks,
+    retry: Partial<RolloutRetry> = {},
   ) {
+    this.retry = { ...DEFAULT_RETRY, ...retry };
     this.createdAt = hooks.clock();
     stages.forEach((s, i) => s.devices.forEach((d) => this.devices.set(d, { stage: i, state: "pending" })));
   }
@@ -97,6 +122,18 @@ export class Rollout {
     const wasTerminal = TERMINAL_STATES.has(d.state as OtaState);
     // QoS 1 may deliver a progress report again after the outcome: an outcome is never undone by it.
     if (wasTerminal && !TERMINAL_STATES.has(status.state)) return true;
+    if (status.state === "refused" && status.error?.code === "OTA_BUSY") {
+      // Busy is "not now", not an outcome: counting it as done (or as a failure) would move the wave
+      // on, or halt it, because of an unrelated update. Offer the same offer again later.
+      d.state = "busy";
+      d.error = status.error;
+      d.updatedAt = new Date(this.hooks.clock()).toISOString();
+      this.later(this.retry.busyRetryMs, () => {
+        if (d.state === "busy" && this.state === "running") this.offerOrWait(status.device, d);
+      });
+      this.hooks.onChange();
+      return true;
+    }
     d.state = status.state;
     d.progress = status.progress;
     d.error = status.error;
@@ -127,7 +164,8 @@ export class Rollout {
     if (this.state !== "halted") return;
     this.state = "running";
     this.reason = undefined;
-    this.acceptedFailures = this.count().failures;
+    const c = this.count();
+    this.acceptedFailures = c.failures + c.refused;
     // Devices of the active stage that the halt caught before their offer get it now.
     for (const [id, d] of this.devices) if (d.stage === this.current && (d.state === "pending" || d.state === "waiting_online")) this.offerOrWait(id, d);
     this.evaluate();
@@ -136,6 +174,16 @@ export class Rollout {
 
   stop(): void {
     this.cancelTimer?.();
+    for (const cancel of this.retryTimers) cancel();
+    this.retryTimers.clear();
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const cancel = this.hooks.setTimer(ms, () => {
+      this.retryTimers.delete(cancel);
+      fn();
+    });
+    this.retryTimers.add(cancel);
   }
 
   private offerOrWait(id: string, d: RolloutDevice): void {
@@ -148,10 +196,22 @@ export class Rollout {
     d.offerId = offerId;
     this.offerIds.set(offerId, id);
     d.state = "offered";
-    this.hooks.offer(id, offerId).catch((err: unknown) => {
-      d.state = "pending";
-      this.hooks.onError(`offer not published: ${(err as Error).message}`, id);
-    });
+    this.hooks.offer(id, offerId).then(
+      () => this.publishFailures.delete(id),
+      (err: unknown) => {
+        // Back to pending used to be the end of it: nothing offered it again, and the stage waited
+        // for that device forever. Retry with a growing delay while the rollout runs.
+        if (d.state !== "offered" || d.offerId !== offerId) return;
+        d.state = "pending";
+        const failures = (this.publishFailures.get(id) ?? 0) + 1;
+        this.publishFailures.set(id, failures);
+        const delay = Math.min(this.retry.maxPublishRetryMs, this.retry.publishRetryMs * 2 ** (failures - 1));
+        this.hooks.onError(`offer not published (attempt ${failures}, retry in ${delay} ms): ${(err as Error).message}`, id);
+        this.later(delay, () => {
+          if (d.state === "pending" && this.state === "running" && d.stage === this.current) this.offerOrWait(id, d);
+        });
+      },
+    );
   }
 
   private startStage(index: number): void {
@@ -167,6 +227,7 @@ export class Rollout {
     this.hooks.onChange();
   }
 
+  /** `refused` counts hard refusals only; a busy device is in progress. The threshold counts failures + refused. */
   private count() {
     let offered = 0, committed = 0, failures = 0, refused = 0, inProgress = 0;
     for (const d of this.devices.values()) {
@@ -174,7 +235,7 @@ export class Rollout {
       offered++;
       if (d.state === "committed") committed++;
       else if (FAILURE_STATES.has(d.state as OtaState)) failures++;
-      else if (d.state === "refused") refused++;
+      else if (isHardRefusal(d)) refused++;
       else inProgress++;
     }
     return { offered, committed, failures, refused, inProgress };
@@ -183,9 +244,12 @@ export class Rollout {
   private evaluate(): void {
     if (this.state !== "running") return;
     const c = this.count();
-    if (exceedsThreshold(this.threshold, c.failures - this.acceptedFailures, c.offered)) {
-      const failed = [...this.devices].filter(([, d]) => FAILURE_STATES.has(d.state as OtaState)).map(([id, d]) => `${id} ${d.state}${d.error ? ` (${d.error.code})` : ""}`);
-      this.halt(`${c.failures} of ${c.offered} offered devices failed, ${describeThreshold(this.threshold)} halts the rollout: ${failed.join(", ")}`);
+    // A refusal (wrong key, platform, version floor) counts like a failure: a canary stage whose every
+    // device refused the release used to complete and send it to every wave.
+    const bad = c.failures + c.refused;
+    if (exceedsThreshold(this.threshold, bad - this.acceptedFailures, c.offered)) {
+      const failed = [...this.devices].filter(([, d]) => FAILURE_STATES.has(d.state as OtaState) || isHardRefusal(d)).map(([id, d]) => `${id} ${d.state}${d.error ? ` (${d.error.code})` : ""}`);
+      this.halt(`${bad} of ${c.offered} offered devices failed or refused, ${describeThreshold(this.threshold)} halts the rollout: ${failed.join(", ")}`);
       return;
     }
     const stageDone = [...this.devices.values()].every((d) => d.stage !== this.current || TERMINAL_STATES.has(d.state as OtaState));

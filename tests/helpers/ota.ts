@@ -35,7 +35,7 @@ export function makeTrust(dir: string, o: { releaseKeys?: number; threshold?: nu
 }
 
 /** How the fake agent in a release behaves once the supervisor starts it. */
-export type FakeBehavior = "healthy" | "crash" | "unhealthy";
+export type FakeBehavior = "healthy" | "crash" | "unhealthy" | "hang";
 
 /**
  * A release folder whose dist/agent/cli/main.js acts like an agent: it logs its start to

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fork, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StateStore, type UpdateRecord } from "../../agent/ota/state.js";
 import { Updater } from "../../agent/ota/updater.js";
+import { Supervisor } from "../../agent/supervisor/supervisor.js";
 import { VersionFloor } from "../../agent/ota/version-floor.js";
 import { waitFor } from "../helpers/ports.js";
 import { DIST, FIXTURES, buildRelease, installBase, makeTrust, offerOf, startFileServer, tempDir, type FakeBehavior, type FileServer, type Trust } from "../helpers/ota.js";
@@ -178,6 +179,19 @@ describe("OTA supervisor and restarts", () => {
     await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
   });
 
+  it("a new version that reports healthy once and then hangs is rolled back, not committed", async () => {
+    const s = setup();
+    await installed(s, "hang");
+    // Reports are due every 100 ms (stale after 150); healthy-for 300 ms would commit on the first one.
+    const d = supervise(s, { OTA_HEALTH_INTERVAL_MS: "100", OTA_HEALTHY_FOR_MS: "300", OTA_HEALTH_WINDOW_MS: "1500" });
+    expect((await terminal(d)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_UNHEALTHY" });
+    expect(state(s).error?.message).toMatch(/stopped reporting health/);
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent again");
+  });
+
   for (const at of ["offered", "downloading", "verifying", "installing"] as const) {
     it(`kill -9 of the agent's updater at "${at}": the restart resumes to switching, current never moved`, async () => {
       const s = setup();
@@ -203,6 +217,49 @@ describe("OTA supervisor and restarts", () => {
     });
   }
 
+  it("resuming at installing hashes the archive again: one changed while the agent was down is not unpacked", async () => {
+    const s = setup();
+    const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
+    writeFileSync(s.offerFile, JSON.stringify(offerOf(rel, serveArchive(rel.archive))));
+    const first = new Driver("updater-driver.mjs", { ...s.env, OTA_PAUSE_AT: "installing" });
+    drivers.push(first);
+    await first.waitMessage((m) => m.type === "paused" && m.state === "installing", "paused at installing");
+    await first.kill9();
+    const downloads = join(s.root, "ota", "downloads");
+    const [archive] = readdirSync(downloads).filter((f) => f.endsWith(".tar.gz"));
+    const other = await buildRelease(work, s.trust, { version: "2.0.0", behavior: "crash" });
+    writeFileSync(join(downloads, archive!), other.archive);
+    rmSync(s.offerFile);
+    const again = new Driver("updater-driver.mjs", s.env);
+    drivers.push(again);
+    await waitFor("the update to fail", () => (state(s).state === "failed" ? true : undefined), 10_000);
+    // Size or hash, whichever differs first: the signed manifest refuses the other archive.
+    expect(["OTA_SIZE", "OTA_SHA256"]).toContain(state(s).error?.code);
+    expect(existsSync(join(s.root, "releases", "2.0.0"))).toBe(false);
+    expect(current(s)).toBe("releases/1.0.0");
+  });
+
+  it("an error in the hand-over after switching is durable keeps the release for the supervisor", async () => {
+    const s = setup();
+    const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
+    const updater = new Updater({
+      installRoot: s.root,
+      deviceId: "gw-1",
+      platform: "linux-x64",
+      shippedRoot: s.trust.root,
+      transport: { subscribe: () => undefined, publish: async () => undefined },
+      unpack: { fsync: false },
+      handover: () => {
+        throw new Error("IPC channel closed");
+      },
+    });
+    await updater.handleOffer(Buffer.from(JSON.stringify(offerOf(rel, serveArchive(rel.archive)))));
+    updater.stop();
+    expect(state(s).state).toBe("switching");
+    expect(existsSync(join(s.root, "releases", "2.0.0", "dist", "agent", "cli", "main.js"))).toBe(true);
+    expect((await terminal(supervise(s))).state).toBe("committed");
+  });
+
   for (const at of ["switching", "testing", "committed"] as const) {
     it(`kill -9 of the supervisor at "${at}": the restart finishes the update (committed)`, async () => {
       const s = setup();
@@ -223,6 +280,61 @@ describe("OTA supervisor and restarts", () => {
     });
   }
 
+  it("power cut after the rollback intent is durable: the restart finishes the rollback, nothing is committed", async () => {
+    const s = setup();
+    await installed(s, "crash");
+    const first = supervise(s, { OTA_PAUSE_AT: "rolling_back" });
+    await first.waitMessage((m) => m.type === "state" && m.state === "rolling_back", "the rollback intent");
+    await first.kill9();
+    await agentsGone(first);
+    expect(state(s)).toMatchObject({ state: "testing", error: { code: "OTA_CRASHED" } });
+    const second = supervise(s);
+    expect((await terminal(second)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_CRASHED" });
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await second.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent");
+    // The bad version was not started again after the power cut.
+    expect(starts(s).filter((l) => l.startsWith("start 2.0.0"))).toHaveLength(1);
+  });
+
+  it("power cut after current was switched back but before rolled_back: not committed, the floor stays", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    const first = supervise(s, { OTA_PAUSE_AT: "testing" });
+    await first.waitMessage((m) => m.type === "state" && m.state === "testing", "testing");
+    await first.kill9();
+    await agentsGone(first);
+    // What a rollback without a write-ahead intent leaves: state testing, current back on 1.0.0.
+    rmSync(join(s.root, "current"));
+    symlinkSync("releases/1.0.0", join(s.root, "current"));
+    const second = supervise(s);
+    expect((await terminal(second)).state).toBe("rolled_back");
+    expect(state(s).error).toMatchObject({ code: "OTA_ROLLBACK_INTERRUPTED" });
+    expect(current(s)).toBe("releases/1.0.0");
+    expect(VersionFloor.open(join(s.root, "ota", "floor.json")).get("agent")).toBeNull();
+    await second.waitMessage((m) => m.type === "agent" && m.version === "1.0.0" && m.testing === false, "the old agent");
+  });
+
+  it("a rollback that comes after the commit (late timer or exit) is refused: current stays, an agent runs", async () => {
+    const s = setup();
+    await installed(s, "healthy");
+    const sup = new Supervisor({ installRoot: s.root, configFile: "/dev/null", healthWindowMs: 3000, healthyForMs: 300, stopTimeoutMs: 2000, env: { ...process.env, FAKE_AGENT_LOG: s.log } });
+    try {
+      await sup.start();
+      await waitFor("the commit", () => state(s).state === "committed", 10_000);
+      // The same call the window timer or an exit handler queued just before the commit would make.
+      const late = sup as unknown as { rollback(code: string, message: string): Promise<void> };
+      await late.rollback("OTA_UNHEALTHY", "a window timer that fired while the commit was queued");
+      expect(state(s).state).toBe("committed");
+      expect(current(s)).toBe("releases/2.0.0");
+      const pid = sup.agentPid();
+      expect(pid !== undefined && alive(pid)).toBe(true);
+    } finally {
+      await sup.stop();
+    }
+  });
+
   it("a supervisor killed in testing again and again gives up after 3 entries and rolls back", async () => {
     const s = setup();
     await installed(s, "healthy");
@@ -241,6 +353,30 @@ describe("OTA supervisor and restarts", () => {
     expect(state(s).error).toMatchObject({ code: "OTA_STATE_LOOP" });
     expect(current(s)).toBe("releases/1.0.0");
     await last.waitMessage((m) => m.type === "agent" && m.version === "1.0.0", "the old agent");
+  });
+
+  it("an agent that dies after recording switching but before the hand-over message: the supervisor switches", async () => {
+    const s = setup();
+    const d = supervise(s);
+    const old = await d.waitMessage((m) => m.type === "agent" && m.version === "1.0.0", "the agent");
+    // The updater (as in the running agent) gets to `switching`; its ota-switch message never leaves.
+    await installed(s, "healthy");
+    process.kill(old.pid!, "SIGKILL");
+    expect((await terminal(d)).state).toBe("committed");
+    expect(current(s)).toBe("releases/2.0.0");
+    await d.waitMessage((m) => m.type === "agent" && m.version === "2.0.0", "the new agent");
+  });
+
+  it("a corrupt ota/state.json: the supervisor moves it aside and runs current", async () => {
+    const s = setup();
+    mkdirSync(join(s.root, "ota"), { recursive: true });
+    writeFileSync(join(s.root, "ota", "state.json"), "{ \"v\": 1, \"state\": \"testi");
+    const d = supervise(s);
+    const agent = await d.waitMessage((m) => m.type === "agent", "the agent");
+    expect(agent).toMatchObject({ version: "1.0.0", testing: false });
+    const aside = readdirSync(join(s.root, "ota")).filter((f) => f.startsWith("state.json.corrupt-"));
+    expect(aside).toHaveLength(1);
+    expect(existsSync(join(s.root, "ota", "state.json"))).toBe(false);
   });
 
   it("with no update running, a crashed agent is restarted", async () => {

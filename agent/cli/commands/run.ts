@@ -3,7 +3,7 @@ import type { Runtime } from "../../runtime/runtime.js";
 import { VERSION } from "../../version.js";
 import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, parseLogLevel, type Command } from "../command.js";
-import type { AgentHealthMessage } from "../../supervisor/ipc.js";
+import { HEALTH_INTERVAL_MS, type AgentHealthMessage } from "../../supervisor/ipc.js";
 
 /** Sent over the IPC channel when `edge-agent sim` started this agent. */
 export interface AgentReadyMessage {
@@ -94,7 +94,7 @@ Options:
         if (process.connected) process.send?.(msg);
       };
       health();
-      setInterval(health, 5000).unref();
+      setInterval(health, HEALTH_INTERVAL_MS).unref();
     }
     // Keep running until a signal: the shutdown handler exits the process. The timer holds the event
     // loop open for a config with nothing else to do (no broker, no devices, API off), which would

@@ -31,9 +31,10 @@ function make(h: ReturnType<typeof harness>, threshold: number, waveDelayMs = 0)
     { name: "wave2", devices: ["d", "e", "f"] },
   ];
   const r = new Rollout("r-1", "edge-agent-1.2.0", stages, [], normalizeThreshold(threshold), waveDelayMs, h.hooks);
-  const report = (device: string, state: OtaState) => {
+  const report = (device: string, state: OtaState, errorCode?: string) => {
     const offerId = r.view().devices[device]!.offerId!;
-    return r.onStatus({ v: 1, device, offerId, rolloutId: "r-1", name: "edge-agent", kind: "agent", version: "1.2.0", state, installedVersion: "1.0.0", ts: 0 });
+    const error = errorCode ? { error: { code: errorCode, message: "m" } } : {};
+    return r.onStatus({ v: 1, device, offerId, rolloutId: "r-1", name: "edge-agent", kind: "agent", version: "1.2.0", state, installedVersion: "1.0.0", ts: 0, ...error });
   };
   return { r, report };
 }
@@ -146,5 +147,58 @@ describe("rollout engine", () => {
     r.start();
     expect(r.onStatus({ v: 1, device: "a", offerId: "someone-else", name: "x", kind: "agent", version: "1", state: "failed", installedVersion: null, ts: 0 })).toBe(false);
     expect(r.view().devices.a!.state).toBe("offered");
+  });
+
+  it("a canary that refuses the release (wrong key, platform, floor) halts the rollout like a failure", () => {
+    const h = harness();
+    const { r, report } = make(h, 0);
+    r.start();
+    report("a", "refused", "OTA_SIGNATURE");
+    const v = r.view();
+    expect(v.state).toBe("halted");
+    expect(v.reason).toContain("a refused (OTA_SIGNATURE)");
+    expect(v.counts).toMatchObject({ refused: 1, failures: 0 });
+    expect(h.offers).toEqual(["a"]);
+  });
+
+  it("an OTA_BUSY refusal is no outcome: the device is offered again later and the wave waits for it", () => {
+    const h = harness();
+    const { r, report } = make(h, 0);
+    r.start();
+    report("a", "refused", "OTA_BUSY");
+    expect(r.view()).toMatchObject({ state: "running", counts: { refused: 0, inProgress: 1 } });
+    expect(r.view().devices.a!.state).toBe("busy");
+    expect(h.offers).toEqual(["a"]);
+    expect(h.timers.map((t) => t.ms)).toEqual([60_000]);
+    h.timers[0]!.fn();
+    expect(h.offers).toEqual(["a", "a"]);
+    report("a", "committed");
+    expect(h.offers).toEqual(["a", "a", "b", "c"]);
+  });
+
+  it("an offer whose publish failed is published again with a growing delay", async () => {
+    const h = harness();
+    let fail = 2;
+    h.hooks.offer = async (device) => {
+      h.offers.push(device);
+      if (fail-- > 0) throw new Error("broker down");
+    };
+    const { r, report } = make(h, 0);
+    r.start();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(r.view().devices.a!.state).toBe("pending");
+    expect(h.timers.map((t) => t.ms)).toEqual([1000]);
+    h.timers.shift()!.fn();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(h.timers.map((t) => t.ms)).toEqual([2000]);
+    h.timers.shift()!.fn();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(h.offers).toEqual(["a", "a", "a"]);
+    expect(r.view().devices.a!.state).toBe("offered");
+    report("a", "committed");
+    expect(h.offers).toContain("b");
   });
 });

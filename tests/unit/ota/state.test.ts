@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StateStore } from "../../../agent/ota/state.js";
@@ -68,6 +68,24 @@ describe("persisted update state", () => {
     expect(() => new StateStore(f)).toThrow(/not valid JSON/);
     writeFileSync(f, JSON.stringify({ v: 1, state: "dancing" }));
     expect(() => new StateStore(f)).toThrow(/malformed/);
+  });
+
+  it("with quarantineCorrupt a corrupt file is moved aside, reported, and the store starts idle", () => {
+    const f = file();
+    writeFileSync(f, "{ not json");
+    const reported: Array<string | null> = [];
+    const s = new StateStore(f, { quarantineCorrupt: true, onCorrupt: (_err, movedTo) => reported.push(movedTo) });
+    expect(s.get().state).toBe("idle");
+    expect(reported).toHaveLength(1);
+    expect(readFileSync(reported[0]!, "utf8")).toBe("{ not json");
+    expect(existsSync(f)).toBe(false);
+    // Corrupted again while running: reload quarantines too, and the store goes on from idle.
+    begin(s);
+    writeFileSync(f, JSON.stringify({ v: 1, state: "dancing" }));
+    expect(s.reload().state).toBe("idle");
+    expect(reported).toHaveLength(2);
+    begin(s, "o2");
+    expect(new StateStore(f).get().state).toBe("offered");
   });
 });
 
