@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { pino, type Level } from "pino";
+import { pino, type Level, type LevelWithSilent } from "pino";
 import type pinoPretty from "pino-pretty";
 import type { Logger } from "../edge/logger.js";
 
@@ -29,9 +29,10 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /** What the local API may do to the process's log level at run time. */
 export interface LogLevelControl {
-  get(): LogLevel;
+  /** "silent" only when the process was started that way (tests); it cannot be set through the API. */
+  get(): LevelWithSilent;
   /** Applies `level` to the root logger and, through it, to every child logger; returns the old level. */
-  set(level: LogLevel): LogLevel;
+  set(level: LogLevel): LevelWithSilent;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LogLevel[];
@@ -45,9 +46,9 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] a
  */
 export function logLevelControl(root: Logger): LogLevelControl {
   return {
-    get: () => root.level as LogLevel,
+    get: () => root.level as LevelWithSilent,
     set(level) {
-      const previous = root.level as LogLevel;
+      const previous = root.level as LevelWithSilent;
       if (previous === level) return previous;
       const say = () => root.info({ from: previous, to: level }, "log level changed");
       // Said at info either way: before the switch when the new level hides info, after it otherwise.

@@ -1,5 +1,5 @@
 // The edge-agent dashboard: polls the local API once a second and renders it. Plain DOM on purpose:
-// every string from the agent goes in through textContent or an attribute, never innerHTML, so a
+// every string from the agent goes in through textContent or an attribute, never through the HTML parser, so a
 // point name or an alarm message cannot inject markup. Nothing is loaded from anywhere else.
 
 const POLL_MS = 1000;
