@@ -173,9 +173,9 @@ function drawSpark(svg, values) {
   if (values.length < 2) return line.setAttribute("points", "");
   const min = Math.min(...values);
   const span = Math.max(...values) - min || 1;
-  const step = 120 / (SPARK_POINTS - 1);
-  const x0 = 120 - step * (values.length - 1);
-  line.setAttribute("points", values.map((v, i) => `${(x0 + i * step).toFixed(1)},${(22 - ((v - min) / span) * 20).toFixed(1)}`).join(" "));
+  // Spread over the full width whatever the count, so a freshly opened page already shows a trend.
+  const step = 120 / (values.length - 1);
+  line.setAttribute("points", values.map((v, i) => `${(i * step).toFixed(1)},${(22 - ((v - min) / span) * 20).toFixed(1)}`).join(" "));
 }
 
 function renderPoints(points) {
@@ -275,11 +275,12 @@ function renderRules(rules) {
         if (await change(`/rules/${encodeURIComponent(r.id)}/${verb}`)) await refresh();
         button.disabled = false;
       });
-      return el("tr", { "data-rule-id": r.id }, el("td"), el("td", { className: "muted" }), el("td"), el("td"), el("td", {}, button));
+      return el("tr", { "data-rule-id": r.id }, el("td", {}, el("div"), el("div", { className: "muted" })), el("td", { className: "muted" }), el("td"), el("td"), el("td", {}, button));
     },
     (row, r) => {
       const [id, source, state, condition, action] = row.children;
-      setText(id, r.description ? `${r.id}: ${r.description}` : r.id);
+      setText(id.firstChild, r.id);
+      setText(id.lastChild, r.description ?? "");
       setText(source, r.source);
       setText(state, r.state, r.state === "active" ? "state-active" : "");
       setText(condition, r.lastError ? `error: ${r.lastError}` : r.condition === null ? "–" : String(r.condition));
@@ -292,13 +293,16 @@ function renderRules(rules) {
 
 // ---- outbox and OTA ----------------------------------------------------------------------------
 
-/** The largest backlog seen since draining began: progress is how much of it has gone. */
+/**
+ * The largest pending count seen while an outage's backlog drains: progress is how much of it has gone.
+ * Outside a backlog the few records in flight are normal, and the bar stays full.
+ */
 let backlogPeak = 0;
 
 function renderOutbox(o) {
   const drain = o.drain;
   const pending = o.pending ?? 0;
-  backlogPeak = pending === 0 ? 0 : Math.max(backlogPeak, pending);
+  backlogPeak = drain?.backlog ? Math.max(backlogPeak, pending) : 0;
   const dropped = o.dropped ?? {};
   renderFacts($("outbox"), [
     ["Uplink", o.uplinkConnected ? "connected" : "disconnected", o.uplinkConnected ? "connected" : "disconnected"],
