@@ -34,6 +34,9 @@ describe("the dashboard's static files over the local API", () => {
       expect(text, f).not.toMatch(/(src|href)=["']?(https?:)?\/\//i);
       expect(text, f).not.toMatch(/@import\s+url\(["']?https?:/i);
     }
+    // A release is the packed package: its "files" must carry the folder, or a gateway serves a 404.
+    const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { files: string[] };
+    expect(pkg.files).toContain("agent/dashboard");
     // Strings from the agent never become markup.
     expect(readFileSync(join(dashboardDir(), "app.js"), "utf8")).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
   });
