@@ -9,6 +9,8 @@ import { systemRoutes } from "./routes/system.js";
 import { pointRoutes } from "./routes/points.js";
 import { ruleRoutes } from "./routes/rules.js";
 import { alarmRoutes } from "./routes/alarms.js";
+import { logLevelRoutes } from "./routes/log-level.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 
 export interface ApiServerOptions extends ApiContext {
   host: string;
@@ -19,14 +21,22 @@ export interface ApiServerOptions extends ApiContext {
 
 /**
  * The local HTTP API. Reads are open (it listens on loopback by default); anything that changes state
- * needs the bearer token. Every answer is JSON (or Prometheus text); errors are `{error: {code, message}}`.
+ * needs the bearer token. Every answer is JSON (or Prometheus text, or the dashboard's static files);
+ * errors are `{error: {code, message}}`.
  */
 export class ApiServer {
   private server: Server | null = null;
   private readonly routes: Route[];
 
   constructor(private readonly options: ApiServerOptions) {
-    this.routes = [...systemRoutes(options), ...pointRoutes(options), ...ruleRoutes(options), ...alarmRoutes(options)];
+    this.routes = [
+      ...systemRoutes(options),
+      ...logLevelRoutes(options),
+      ...pointRoutes(options),
+      ...ruleRoutes(options),
+      ...alarmRoutes(options),
+      ...dashboardRoutes(),
+    ];
   }
 
   async start(): Promise<void> {
@@ -66,6 +76,14 @@ export class ApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname.replace(/\/+$/, "") || "/";
+    const started = performance.now();
+    await this.dispatch(req, res, url, path);
+    // Every request at debug: the dashboard polls each second, so this is only for chasing a problem.
+    const log = this.options.logger;
+    if (log.isLevelEnabled("debug")) log.debug({ method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) }, "API request");
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, url: URL, path: string): Promise<void> {
     try {
       const matching = this.routes.filter((r) => r.path.test(path));
       if (matching.length === 0) throw new ApiError(404, "not_found", `no such resource: ${path}`);

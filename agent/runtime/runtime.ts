@@ -30,6 +30,7 @@ import { rulesComponent } from "./rules-component.js";
 import { commandsComponent } from "./commands-component.js";
 import { otaComponent } from "./ota-component.js";
 import type { UpdaterStatus } from "../ota/updater.js";
+import { logLevelControl } from "../log.js";
 
 /** Reads a PEM file named in the config; a missing or unreadable file stops the start with its config path. */
 function readPem(file: string | undefined, field: string): Buffer | undefined {
@@ -371,6 +372,9 @@ export class Runtime {
           port: config.api.port,
           logger: logger.child({ component: "api", tokenFile: file }),
           token,
+          dataDir: resolve(config.dataDir),
+          // The root logger, not the API's child: a level set here reaches every component.
+          logLevel: logLevelControl(logger),
           status: () => this.status(),
           points: () => this.points(),
           devices: () => this.devices(),

@@ -13,8 +13,8 @@ export interface LogLine {
 }
 
 /** A logger that keeps every line it writes, parsed, for tests that assert what was said. */
-export function capturingLogger(): { logger: Logger; lines(): LogLine[] } {
+export function capturingLogger(level = "debug"): { logger: Logger; lines(): LogLine[] } {
   const lines: LogLine[] = [];
-  const logger = pino({ level: "debug" }, { write: (text: string) => void lines.push(JSON.parse(text) as LogLine) });
+  const logger = pino({ level }, { write: (text: string) => void lines.push(JSON.parse(text) as LogLine) });
   return { logger, lines: () => lines };
 }

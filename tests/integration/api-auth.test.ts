@@ -7,6 +7,8 @@ import { systemRoutes } from "../../agent/api/routes/system.js";
 import { pointRoutes } from "../../agent/api/routes/points.js";
 import { ruleRoutes } from "../../agent/api/routes/rules.js";
 import { alarmRoutes } from "../../agent/api/routes/alarms.js";
+import { logLevelRoutes } from "../../agent/api/routes/log-level.js";
+import { dashboardRoutes } from "../../agent/api/routes/dashboard.js";
 import { startPlantAgent, type Plant } from "../helpers/plant.js";
 
 /** Every state-changing route, with a concrete path and a body that would otherwise be accepted. */
@@ -19,8 +21,9 @@ const changes: Array<[method: string, path: string, body?: unknown]> = [
   ["POST", "/rules/tank-high/disable"],
   ["POST", "/rules/reload"],
   ["POST", "/alarms/1/ack"],
+  ["PUT", "/log-level", { level: "debug" }],
 ];
-const reads = ["/health", "/status", "/metrics", "/points", "/points/tank.level", "/devices", "/devices/plc", "/rules", "/rules/tank-high", "/alarms", "/alarms?state=all", "/outbox", "/ota"];
+const reads = ["/health", "/status", "/metrics", "/points", "/points/tank.level", "/devices", "/devices/plc", "/rules", "/rules/tank-high", "/alarms", "/alarms?state=all", "/outbox", "/ota", "/log-level", "/", "/dashboard/app.js"];
 
 describe("local API: the token guards every change, reads stay open", () => {
   let dir: string;
@@ -40,7 +43,7 @@ describe("local API: the token guards every change, reads stay open", () => {
   });
 
   it("the list covers every route that is not a GET (a new one must be added here)", () => {
-    const all = [...systemRoutes({} as ApiContext), ...pointRoutes({} as ApiContext), ...ruleRoutes({} as ApiContext), ...alarmRoutes({} as ApiContext)];
+    const all = [...systemRoutes({} as ApiContext), ...pointRoutes({} as ApiContext), ...ruleRoutes({} as ApiContext), ...alarmRoutes({} as ApiContext), ...logLevelRoutes({} as ApiContext), ...dashboardRoutes()];
     const changing = all.filter((r) => r.method !== "GET");
     expect(changing.every((r) => r.guarded)).toBe(true);
     for (const r of changing) {
@@ -49,7 +52,7 @@ describe("local API: the token guards every change, reads stay open", () => {
   });
 
   it("answers 401 without a token and with a wrong one, and changes nothing", async () => {
-    const before = { pump: plant.pump(), rules: await (await fetch(`${api}/rules`)).text() };
+    const before = { pump: plant.pump(), rules: await (await fetch(`${api}/rules`)).text(), logLevel: await (await fetch(`${api}/log-level`)).json() };
     for (const [method, path, body] of changes) {
       for (const auth of [undefined, "Bearer wrong-token", "Basic abc"]) {
         const res = await fetch(api + path, {
@@ -62,6 +65,7 @@ describe("local API: the token guards every change, reads stay open", () => {
       }
     }
     expect(plant.pump()).toBe(before.pump);
+    expect(await (await fetch(`${api}/log-level`)).json()).toEqual(before.logLevel);
     const after = JSON.parse(await (await fetch(`${api}/rules`)).text()) as Array<{ id: string; enabled: boolean }>;
     expect(after.map((r) => [r.id, r.enabled])).toEqual((JSON.parse(before.rules) as Array<{ id: string; enabled: boolean }>).map((r) => [r.id, r.enabled]));
     expect((await (await fetch(`${api}/alarms`)).json()) as unknown[]).toMatchObject([{ state: "active" }]);

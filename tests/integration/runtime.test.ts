@@ -12,6 +12,7 @@ import { startModbusSimulator, type ModbusSimulator } from "../../simulators/mod
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { metricValue, parsePrometheus } from "../helpers/prometheus.js";
 
 function config(dir: string, modbusPort: number, mqttUrl: string, apiPort = 0) {
   return parseConfig(
@@ -33,18 +34,6 @@ devices:
     "test.yaml",
     {},
   );
-}
-
-/** Minimal Prometheus text-format reader: every sample line is `name{labels} value`. */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN)$/);
-    if (!m) throw new Error(`not Prometheus text: ${line}`);
-    out.set(m[1] ?? "", Number(m[2]));
-  }
-  return out;
 }
 
 describe("the agent runtime wired from a config", () => {
@@ -78,13 +67,14 @@ describe("the agent runtime wired from a config", () => {
     const api = `http://127.0.0.1:${runtime.apiAddress()?.port}`;
     await waitFor("samples sent", () => (runtime && runtime.status().outbox.sent >= 6 ? true : undefined), 10_000);
 
-    const metrics = parseMetrics(await (await fetch(`${api}/metrics`)).text());
-    expect(metrics.get('edge_agent_info{version="9.9.9",device="rt-gw"}')).toBe(1);
-    expect(metrics.get("edge_uplink_connected")).toBe(1);
-    expect(metrics.get('edge_driver_connected{device="plc",protocol="modbus-tcp"}')).toBe(1);
-    expect(metrics.get("edge_outbox_sent_total")).toBeGreaterThanOrEqual(6);
-    expect(metrics.get('edge_driver_errors_total{device="plc",kind="timeout"}')).toBe(0);
-    expect(metrics.get('edge_driver_latency_ms{device="plc",quantile="0.99"}')).toBeGreaterThan(0);
+    const families = parsePrometheus(await (await fetch(`${api}/metrics`)).text());
+    const metric = (name: string, labels: Record<string, string> = {}) => metricValue(families, name, labels);
+    expect(metric("edge_agent_info", { version: "9.9.9", device: "rt-gw" })).toBe(1);
+    expect(metric("edge_uplink_connected")).toBe(1);
+    expect(metric("edge_driver_connected", { device: "plc", protocol: "modbus-tcp" })).toBe(1);
+    expect(metric("edge_outbox_sent_total")).toBeGreaterThanOrEqual(6);
+    expect(metric("edge_driver_errors_total", { device: "plc", kind: "timeout" })).toBe(0);
+    expect(metric("edge_driver_latency_ms", { device: "plc", quantile: "0.99" })).toBeGreaterThan(0);
 
     const missing = await fetch(`${api}/nope`);
     expect(missing.status).toBe(404);

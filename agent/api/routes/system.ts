@@ -1,4 +1,5 @@
 import { renderMetrics } from "../metrics.js";
+import { readHost } from "../host-metrics.js";
 import { sendJson } from "../http.js";
 import { route, type Route } from "../router.js";
 import type { ApiContext } from "../context.js";
@@ -8,9 +9,10 @@ export function systemRoutes(cx: ApiContext): Route[] {
   return [
     route("GET", "/health", ({ res }) => sendJson(res, 200, { status: "ok" })),
     route("GET", "/status", ({ res }) => sendJson(res, 200, cx.status())),
-    route("GET", "/metrics", ({ res }) => {
+    route("GET", "/metrics", async ({ res }) => {
+      const host = await readHost({ dataDir: cx.dataDir });
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(renderMetrics(cx.status()));
+      res.end(renderMetrics(cx.status(), host));
     }),
     route("GET", "/outbox", ({ res }) => {
       const s = cx.status();
