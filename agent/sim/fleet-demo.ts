@@ -6,7 +6,7 @@ import { startFleetServer, type FleetServer } from "../../simulators/fleet/index
 import { encodePrivateKeyFile, generateKey, type PrivateKey } from "../ota/keys.js";
 import { createRoot, encodeRootFile, signRoot } from "../ota/root.js";
 import { installDemoGateway, publishRelease, writeDemoReleaseDir } from "./demo-releases.js";
-import { GatewayChild, groupAlive } from "./gateway-child.js";
+import { GatewayChild } from "./gateway-child.js";
 import { listenWithFallback } from "./ports.js";
 
 export interface FleetDemoOptions {
@@ -121,16 +121,22 @@ export async function startFleetDemo(o: FleetDemoOptions): Promise<FleetDemo> {
 
     let dead: string | undefined;
     const children: GatewayChild[] = [];
-    // One part for all gateways, stopped together (each takes a clean agent stop), and before the fleet
-    // and the broker (parts stop in reverse), so agents leave while their broker is still up.
-    parts.push({ stop: async () => void (await Promise.all(children.map((c) => c.stop()))) });
     // Gateways live in their own process groups, so nothing takes them down with this process: if it
     // exits without a clean stop (a second Ctrl-C, an uncaught error), kill their groups on the way out.
     const killLeftovers = () => {
-      for (const c of children) if (c.pid !== undefined && groupAlive(c.pid)) process.kill(-c.pid, "SIGKILL");
+      for (const c of children) {
+        try {
+          if (c.pid !== undefined) process.kill(-c.pid, "SIGKILL");
+        } catch {
+          // ESRCH: that gateway is already gone.
+        }
+      }
     };
     process.once("exit", killLeftovers);
+    // Parts stop in reverse: the gateways together (each waits for a clean agent stop), before the fleet
+    // and the broker so agents leave while their broker is up, and the exit hook only after them.
     parts.push({ stop: async () => void process.off("exit", killLeftovers) });
+    parts.push({ stop: async () => void (await Promise.all(children.map((c) => c.stop()))) });
     const gateways: DemoGatewayInfo[] = [];
     for (let i = 0; i < o.gateways; i++) {
       const id = `gw-${i + 1}`;
