@@ -1,37 +1,15 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { CliProcess, runCli } from "../helpers/cli.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { waitFor } from "../helpers/ports.js";
-import { DIST, buildRelease, makeTrust, tempDir, type BuiltRelease, type Trust } from "../helpers/ota.js";
+import { DIST, makeTrust, tempDir, type Trust } from "../helpers/ota.js";
+import { installDemoGateway, publishRelease, writeDemoReleaseDir, type DemoReleaseBehavior } from "../../agent/sim/demo-releases.js";
 import { startFleetServer, type FleetServer } from "../../simulators/fleet/index.js";
 
-/**
- * A release folder whose agent is the real one (this checkout's compiled agent, started through a
- * one-line entry point), or one that crashes at start: what a good and a broken release look like to
- * the supervisor and the fleet.
- */
-function releaseDir(parent: string, version: string, behavior: "real" | "crash"): string {
-  const dir = join(parent, `rel-${version}-${behavior}`);
-  mkdirSync(join(dir, "dist", "agent", "cli"), { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "edge-agent", version, type: "module" }) + "\n");
-  const main = pathToFileURL(join(DIST, "agent", "cli", "main.js")).href;
-  writeFileSync(
-    join(dir, "dist", "agent", "cli", "main.js"),
-    behavior === "crash" ? `console.error("release ${version}: broken on purpose");\nprocess.exit(3);\n` : `await import(${JSON.stringify(main)});\n`,
-  );
-  return dir;
-}
-
-function publish(dir: string, r: BuiltRelease): string {
-  const name = `${r.manifest.name}-${r.manifest.version}`;
-  writeFileSync(join(dir, `${name}.tar.gz`), r.archive);
-  writeFileSync(join(dir, `${name}.manifest.json`), r.manifestBytes);
-  writeFileSync(join(dir, `${name}.manifest.json.sig`), JSON.stringify({ signatures: r.signatures }));
-  return name;
-}
+/** The real agent from this checkout's dist, or one that crashes at start: a good and a broken release. */
+const releaseDir = (parent: string, version: string, behavior: DemoReleaseBehavior): string => writeDemoReleaseDir(join(parent, `rel-${version}-${behavior}`), version, behavior, join(DIST, "agent", "cli", "main.js"));
 
 interface Gateway {
   id: string;
@@ -60,25 +38,9 @@ describe("a staged rollout from the fleet server to supervised gateways", () => 
   });
 
   function startGateway(id: string, group: string, trust: Trust, base: string): Gateway {
-    const root = join(work, id, "install");
-    mkdirSync(join(root, "releases"), { recursive: true });
-    // The factory image: release 1.0.0 (the real agent) installed and current.
-    symlinkSync(base, join(root, "releases", "1.0.0"));
-    symlinkSync("releases/1.0.0", join(root, "current"));
-    const config = join(work, id, "agent.yaml");
-    writeFileSync(
-      config,
-      `version: 1
-device: { id: ${id} }
-dataDir: ${join(work, id, "data")}
-log: { level: warn }
-mqtt: { url: "${broker?.url}" }
-api: { enabled: false }
-ota: { enabled: true, installRoot: ${root}, trustRoot: ${trust.rootFile}, groups: [${group}] }
-`,
-    );
-    const supervisor = new CliProcess(["supervise", "--install-root", root, "--config", config, "--health-window", "20s", "--healthy-for", "1s", "--log-level", "warn"]);
-    return { id, root, supervisor };
+    const g = installDemoGateway({ dir: join(work, id), id, group, mqttUrl: broker?.url ?? "", trustRoot: trust.rootFile, factoryImage: base, factoryVersion: "1.0.0" });
+    const supervisor = new CliProcess(["supervise", "--install-root", g.installRoot, "--config", g.configFile, "--health-window", "20s", "--healthy-for", "1s", "--log-level", "warn"]);
+    return { id, root: g.installRoot, supervisor };
   }
 
   const api = async <T>(path: string, body?: unknown): Promise<T> => {
@@ -96,8 +58,9 @@ ota: { enabled: true, installRoot: ${root}, trustRoot: ${trust.rootFile}, groups
     fleet = await startFleetServer({ mqttUrl: broker.url, releasesDir: releases });
     const trust = makeTrust(join(work, "trust"));
     const base = releaseDir(work, "1.0.0", "real");
-    const good = publish(releases, await buildRelease(work, trust, { version: "1.1.0", dir: releaseDir(work, "1.1.0", "real") }));
-    const broken = publish(releases, await buildRelease(work, trust, { version: "1.2.0", dir: releaseDir(work, "1.2.0", "crash") }));
+    const signer = trust.releaseKeys[0]!;
+    const good = await publishRelease({ releasesDir: releases, dir: releaseDir(work, "1.1.0", "real"), version: "1.1.0", signer });
+    const broken = await publishRelease({ releasesDir: releases, dir: releaseDir(work, "1.2.0", "crash"), version: "1.2.0", signer });
 
     for (const [id, group] of [["gw-a1", "line-1"], ["gw-a2", "line-1"], ["gw-b1", "line-2"], ["gw-b2", "line-2"]] as const) {
       gateways.push(startGateway(id, group, trust, base));

@@ -3,9 +3,38 @@ import { errorMessage } from "../../../edge/errors.js";
 import { EXIT, UsageError, type OptionValues } from "../command.js";
 import { port, print } from "./sim-args.js";
 
+/**
+ * Prints the fleet's table when something changed: at most every 200 ms and only when it differs, so
+ * a burst of statuses from a large wave gives one table instead of hundreds. `changed` is ignored
+ * until `start`, so a caller can hold the table back until its ready line is out.
+ */
+export function fleetTablePrinter(render: () => string | undefined): { start(): void; changed(): void; cancel(): void } {
+  let started = false;
+  let last = "";
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    const text = render();
+    if (text === undefined || text === last) return;
+    last = text;
+    print(text);
+  };
+  return {
+    start: () => void (started = true),
+    changed: () => {
+      if (started) timer ??= setTimeout(flush, 200);
+    },
+    // Also ignores later changes: devices going offline while everything stops is not news.
+    cancel: () => {
+      started = false;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** `edge-agent sim fleet`: the fleet server simulator (simulators/fleet/README.md). */
 export async function runFleetSimulator(values: OptionValues, host: string, logger: Logger, done: Promise<number>): Promise<number> {
-  for (const other of ["mqtt-port", "api-port", "no-agent", "rtu", "baud", "control-port", "modbus-port", "opcua-port", "bulk", "tick-ms", "config", "data-dir"]) {
+  for (const other of ["mqtt-port", "api-port", "no-agent", "rtu", "baud", "control-port", "modbus-port", "opcua-port", "bulk", "tick-ms", "config", "data-dir", "gateways", "fleet-port"]) {
     if (values[other] !== undefined) throw new UsageError(`--${other} is not for "sim fleet"`);
   }
   const mqttUrl = values.mqtt;
@@ -19,17 +48,9 @@ export async function runFleetSimulator(values: OptionValues, host: string, logg
   const publicUrl = typeof values["public-url"] === "string" ? values["public-url"] : undefined;
 
   const { startFleetServer, renderTable } = await import("../../../simulators/fleet/index.js");
-  let fleet: import("../../../simulators/fleet/index.js").FleetServer;
-  // The table is printed on change, at most every 200 ms and only when it differs, so a burst of
-  // statuses from a large wave gives one table instead of hundreds.
-  let last = "";
-  let timer: NodeJS.Timeout | undefined;
-  const printTable = (): void => {
-    timer = undefined;
-    const text = renderTable(fleet.core.devices(), fleet.core.rolloutViews());
-    if (text !== last) print(text);
-    last = text;
-  };
+  let fleet: import("../../../simulators/fleet/index.js").FleetServer | undefined;
+  const table = fleetTablePrinter(() => fleet && renderTable(fleet.core.devices(), fleet.core.rolloutViews()));
+  table.start();
   try {
     fleet = await startFleetServer({
       mqttUrl,
@@ -42,9 +63,7 @@ export async function runFleetSimulator(values: OptionValues, host: string, logg
       ...(shareGroup !== undefined ? { shareGroup } : {}),
       ...(claimTokenFile !== undefined ? { claimTokenFile } : {}),
       ...(publicUrl !== undefined ? { publicUrl } : {}),
-      onChange: () => {
-        timer ??= setTimeout(printTable, 200);
-      },
+      onChange: table.changed,
     });
   } catch (err) {
     process.stderr.write(`edge-agent sim fleet: could not start: ${errorMessage(err)}\n`);
@@ -52,7 +71,7 @@ export async function runFleetSimulator(values: OptionValues, host: string, logg
   }
   print(`ready http=${fleet.url} mqtt=${fleet.mqttUrl} status=${fleet.statusFilter}`);
   const code = await done;
-  clearTimeout(timer);
+  table.cancel();
   await fleet.stop();
   return code;
 }

@@ -6,6 +6,7 @@ import { port, print } from "./sim-args.js";
 import { runModbusSimulator } from "./sim-modbus.js";
 import { runOpcuaSimulator } from "./sim-opcua.js";
 import { runFleetSimulator } from "./sim-fleet.js";
+import { runFleetDemo } from "./sim-fleet-demo.js";
 
 
 
@@ -39,7 +40,7 @@ function untilStopped(): { done: Promise<number>; fatal: (reason: string) => voi
 export const simCommand: Command = {
   name: "sim",
   summary: "Simulator mode: simulated machines, an embedded MQTT broker and the agent",
-  help: `Usage: edge-agent sim [modbus | opcua | fleet] [options]
+  help: `Usage: edge-agent sim [modbus | opcua | fleet | fleet-demo] [options]
 
 Without a target: starts a simulated Modbus PLC and OPC UA server, an embedded MQTT broker and the agent (as a child
 process, with agent/config/examples/simulator.yaml), then prints one line
@@ -95,7 +96,22 @@ then a per-device table whenever something changes; everything else through its 
       --public-url URL     base URL for download links in offers (default http://HOST:PORT)
       --share-group NAME   take statuses through $share/NAME/edge/+/ota/status (several instances)
       --claim-tokens FILE  JSON claim tokens: {"tokens":[{"token","group"}]}
-      --require-proof      provisioning needs the device's signature over a server nonce`,
+      --require-proof      provisioning needs the device's signature over a server nonce
+
+edge-agent sim fleet-demo: watch a rollout end to end. An embedded broker, the fleet server and N gateways
+(each \`edge-agent supervise\` running this checkout's agent, with its own install root, data and config)
+in one command; a demo root of trust and release key, and three releases signed at start: 1.0.0 (the
+factory image on every gateway), 1.1.0 (good) and 1.2.0 (crashes at start). Prints one line
+  ready mqtt=URL fleet=URL gateways=gw-1,gw-2,...
+then the curl commands for a good and a broken rollout, then the fleet's table whenever it changes.
+Ctrl-C stops everything; a killed gateway leaves the others running (it is not restarted).
+  edge-agent sim fleet-demo [--gateways 3] [--data-dir DIR] [--mqtt-port 1883] [--fleet-port 0]
+
+      --gateways N         how many gateways (default 3, at most 20)
+      --data-dir DIR       the demo lives in DIR/fleet-demo, recreated on every start (default ./data)
+      --mqtt-port N        embedded broker port (default 1883; 0 = any free port)
+      --fleet-port N       fleet server HTTP port (default 0 = any free port)
+      --log-level LEVEL    the fleet's log level (default warn here: the table shows its progress)`,
   options: {
     host: { type: "string" },
     "mqtt-port": { type: "string" },
@@ -122,11 +138,14 @@ then a per-device table whenever something changes; everything else through its 
     "share-group": { type: "string" },
     "claim-tokens": { type: "string" },
     "require-proof": { type: "boolean" },
+    // sim fleet-demo
+    gateways: { type: "string" },
+    "fleet-port": { type: "string" },
   },
   positionals: true,
   async run(values, positionals) {
     const [target = "all", ...rest] = positionals;
-    if (rest.length > 0 || !["all", "modbus", "opcua", "fleet"].includes(target)) throw new UsageError(`sim takes no target, "modbus", "opcua" or "fleet", got "${positionals.join(" ")}"`);
+    if (rest.length > 0 || !["all", "modbus", "opcua", "fleet", "fleet-demo"].includes(target)) throw new UsageError(`sim takes no target, "modbus", "opcua", "fleet" or "fleet-demo", got "${positionals.join(" ")}"`);
     const host = typeof values.host === "string" ? values.host : "127.0.0.1";
     const level = parseLogLevel(values["log-level"]) ?? "info";
     const [{ createLogger }, { startSimMode }] = await Promise.all([import("../../log.js"), import("../../sim/mode.js")]);
@@ -136,6 +155,10 @@ then a per-device table whenever something changes; everything else through its 
     if (target === "modbus") return runModbusSimulator(values, host, logger, stopped.done);
     if (target === "opcua") return runOpcuaSimulator(values, host, logger, stopped.done);
     if (target === "fleet") return runFleetSimulator(values, host, logger, stopped.done);
+    if (target === "fleet-demo") return runFleetDemo(values, host, logger, stopped.done);
+    for (const only of ["gateways", "fleet-port"]) {
+      if (values[only] !== undefined) throw new UsageError(`--${only} is for "sim fleet-demo"`);
+    }
     for (const only of ["port", "rtu", "baud", "tick-ms", "control-port", "bulk", "mqtt", "mqtt-version", "releases", "public-url", "share-group", "claim-tokens", "require-proof"]) {
       if (values[only] !== undefined) throw new UsageError(`--${only} is for "sim ${["mqtt", "mqtt-version", "releases", "public-url", "share-group", "claim-tokens", "require-proof"].includes(only) ? "fleet" : "modbus"}"`);
     }
