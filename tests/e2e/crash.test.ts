@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -23,6 +23,8 @@ function prng(seed: number): () => number {
 }
 
 function readStore(file: string): { lastSeq: number; pending: number } {
+  // An agent killed early in its first start may not have created the store yet.
+  if (!existsSync(file)) return { lastSeq: 0, pending: 0 };
   const db = new Database(file, { readonly: true });
   try {
     const next = db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string } | undefined;
