@@ -472,6 +472,7 @@ function copySlot(from: ValueTable, i: number, to: ValueTable, j: number): void 
   to.num[j] = from.num[i] as number;
   to.ts[j] = from.ts[i] as number;
   to.prevNum[j] = from.prevNum[i] as number;
+  to.lastGood[j] = from.lastGood[i] as number;
   to.str[j] = from.str[i];
 }
 
