@@ -191,8 +191,11 @@ export class RuleEngine {
       else if (this.alarmBook.isLive(s.id)) s.active = true;
       if (!Number.isNaN(s.pendingSince) || !Number.isNaN(s.clearPendingSince) || s.deferred.size > 0) this.timed.add(s);
     }
-    // A removed rule can never clear its alarm: clear it now rather than leave it up forever.
-    for (const s of old.states) if (!next.byId.has(s.id)) this.alarmBook.clear(s.id, null, now);
+    // A rule not in the new set can never clear its alarm: clear it now rather than leave it up
+    // forever. Checked against the live alarms, not the previous set: on the first load the previous
+    // set is empty while the store has brought back the alarms of a rule deleted from the config
+    // while the agent was down.
+    for (const rule of this.alarmBook.liveRules()) if (!next.byId.has(rule)) this.alarmBook.clear(rule, null, now, "rule removed");
     this.program = next;
     next.table.now = now;
     // Every rule is evaluated once on load: its state then matches the values already known.
@@ -397,7 +400,7 @@ export class RuleEngine {
     s.clearPendingSince = Number.NaN;
     s.deferred.clear();
     if (!enabled) {
-      if (s.active) this.alarmBook.clear(s.id, this.actions.values(s), now);
+      if (s.active) this.alarmBook.clear(s.id, this.actions.values(s), now, "rule disabled");
       s.active = false;
       s.since = now;
     } else {

@@ -15,6 +15,8 @@ interface AlarmRow {
   cleared_at: number | null;
   raise_values: string;
   clear_values: string | null;
+  /** Added by a later migration: null in rows written before it. */
+  clear_reason: string | null;
 }
 
 function fromRow(r: AlarmRow): Alarm {
@@ -30,6 +32,7 @@ function fromRow(r: AlarmRow): Alarm {
     clearedAt: r.cleared_at,
     values: JSON.parse(r.raise_values) as PointValues,
     clearValues: r.clear_values === null ? null : (JSON.parse(r.clear_values) as PointValues),
+    clearReason: r.clear_reason ?? null,
   };
 }
 
@@ -48,11 +51,11 @@ export class SqliteAlarmStore implements AlarmStore {
     // Idempotent: a no-op when the outbox already migrated this file.
     migrate(db);
     this.ins = db.prepare(
-      `INSERT INTO alarms (rule, severity, state, message, raised_at, ack_at, ack_by, cleared_at, raise_values, clear_values)
-       VALUES (@rule, @severity, @state, @message, @raisedAt, @ackAt, @ackBy, @clearedAt, @values, @clearValues)`,
+      `INSERT INTO alarms (rule, severity, state, message, raised_at, ack_at, ack_by, cleared_at, raise_values, clear_values, clear_reason)
+       VALUES (@rule, @severity, @state, @message, @raisedAt, @ackAt, @ackBy, @clearedAt, @values, @clearValues, @clearReason)`,
     );
     this.upd = db.prepare(
-      "UPDATE alarms SET state = @state, ack_at = @ackAt, ack_by = @ackBy, cleared_at = @clearedAt, clear_values = @clearValues WHERE id = @id",
+      "UPDATE alarms SET state = @state, ack_at = @ackAt, ack_by = @ackBy, cleared_at = @clearedAt, clear_values = @clearValues, clear_reason = @clearReason WHERE id = @id",
     );
     this.one = db.prepare("SELECT * FROM alarms WHERE id = ?");
     this.openRows = db.prepare("SELECT * FROM alarms WHERE state <> 'cleared' ORDER BY id");
@@ -76,6 +79,7 @@ export class SqliteAlarmStore implements AlarmStore {
       ackBy: alarm.ackBy,
       clearedAt: alarm.clearedAt,
       clearValues: alarm.clearValues === null ? null : JSON.stringify(alarm.clearValues),
+      clearReason: alarm.clearReason,
     });
   }
 

@@ -106,5 +106,26 @@ describe("alarm lifecycle", () => {
     expect(h.state("bearing-hot")).toBe("active");
     h.engine.load({ rules: [] });
     expect(h.alarms.map((a) => a.change)).toEqual(["raised", "cleared", "raised", "cleared"]);
+    expect(h.alarms.map((a) => a.alarm.clearReason)).toEqual([null, "rule disabled", null, "rule removed"]);
+  });
+
+  it("clears at the first load the alarm of a rule deleted from the config while the agent was down", () => {
+    {
+      const h = harness(RULES, P, { alarmStore: new SqliteAlarmStore(open()) });
+      h.feed({ "bearing.temp": 95 });
+      expect(h.alarms.map((a) => a.change)).toEqual(["raised"]);
+      dbs[0]!.close();
+    }
+    // Restart with the rule gone: nothing in the new set could ever clear that alarm.
+    const h = harness({ rules: [{ id: "other", when: "bearing.temp > 200", actions: [{ type: "alarm" as const }] }] }, P, { alarmStore: new SqliteAlarmStore(open()) });
+    expect(h.alarms.map((a) => [a.change, a.alarm.rule, a.alarm.state, a.alarm.clearReason, a.alarm.clearedAt])).toEqual([["cleared", "bearing-hot", "cleared-unacknowledged", "rule removed", T0]]);
+    // Stored as cleared: it waits for an acknowledgement, then closes; the next restart finds nothing live.
+    const [waiting] = h.engine.openAlarms();
+    expect(waiting).toMatchObject({ rule: "bearing-hot", state: "cleared-unacknowledged", clearReason: "rule removed" });
+    h.engine.acknowledge(waiting!.id, "operator-7");
+    dbs[1]!.close();
+    const again = harness({ rules: [] }, P, { alarmStore: new SqliteAlarmStore(open()) });
+    expect(again.alarms).toEqual([]);
+    expect(again.engine.openAlarms()).toEqual([]);
   });
 });
