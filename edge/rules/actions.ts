@@ -39,6 +39,9 @@ export class ActionRunner {
   run(s: RuleState, trigger: ActionTrigger, now: number): void {
     const actions = s.rule.actions;
     if (actions.length === 0) return;
+    // "active" runs on every evaluation of an active rule: leave before allocating anything when no
+    // action of the rule runs then (alarms never do).
+    if (trigger === "active" && !s.runsWhileActive) return;
     let values: PointValues | null = null;
     const vals = () => (values ??= this.values(s));
     for (const a of actions) {
