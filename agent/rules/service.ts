@@ -86,7 +86,7 @@ export class RulesService {
 
   constructor(private readonly options: RulesServiceOptions) {
     this.store = new RuleStore(options.db);
-    this.alarmStore = new SqliteAlarmStore(options.db);
+    this.alarmStore = new SqliteAlarmStore(options.db, { clock: options.clock });
     this.configRules = options.configRules;
     const log = options.logger;
     this.engine = new RuleEngine({

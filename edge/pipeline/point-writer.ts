@@ -4,8 +4,11 @@ import type { SampleValue } from "../model.js";
 import { EdgeError } from "../errors.js";
 import { toRaw } from "./scaling.js";
 
-/** Decimal number text: what an int64 travels as, and what a client may send for a numeric point. */
-const NUMERIC = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
+/**
+ * Decimal number text: what an int64 travels as, and what a client may send for a numeric point.
+ * Exported so that rule write actions read text as a number exactly as this writer does.
+ */
+export const NUMERIC = /^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 export interface WritablePoint {
   config: PointBaseConfig;

@@ -6,6 +6,7 @@ import type { ActionTrigger, FiredAction } from "./events.js";
 import type { CompiledAction } from "./rule.js";
 import type { RuleState } from "./runtime-state.js";
 import type { ValueTable } from "./values.js";
+import { NUMERIC } from "../pipeline/point-writer.js";
 
 export interface ActionContext {
   table(): ValueTable;
@@ -38,6 +39,9 @@ export class ActionRunner {
   run(s: RuleState, trigger: ActionTrigger, now: number): void {
     const actions = s.rule.actions;
     if (actions.length === 0) return;
+    // "active" runs on every evaluation of an active rule: leave before allocating anything when no
+    // action of the rule runs then (alarms never do).
+    if (trigger === "active" && !s.runsWhileActive) return;
     let values: PointValues | null = null;
     const vals = () => (values ??= this.values(s));
     for (const a of actions) {
@@ -90,9 +94,27 @@ export class ActionRunner {
         }
         let value: SampleValue = v;
         let clampedFrom: number | undefined;
-        if (typeof v === "number") {
-          value = v < a.lo ? a.lo : v > a.hi ? a.hi : v;
-          if (value !== v) clampedFrom = v;
+        // Limits make the point numeric: text (an int64 register read back, a string expression) is
+        // read as its number and clamped like one, so a limit cannot be bypassed by the value's type;
+        // text that is no number is refused here, with the reason, rather than by the device.
+        const limited = a.lo > -Infinity || a.hi < Infinity;
+        let n: number | null = typeof v === "number" ? v : null;
+        if (typeof v === "string" && limited) {
+          if (!NUMERIC.test(v)) {
+            this.fail(s, a.index, now, `write ${JSON.stringify(v)} to "${a.point}" refused: not a number (the point has write limits)`);
+            return;
+          }
+          n = Number(v);
+          if (!Number.isFinite(n)) {
+            this.fail(s, a.index, now, `write ${JSON.stringify(v)} to "${a.point}" refused: not a finite number`);
+            return;
+          }
+        }
+        if (n !== null) {
+          const c = n < a.lo ? a.lo : n > a.hi ? a.hi : n;
+          if (c !== n) clampedFrom = n;
+          // Within the limits, text beyond 2^53 (an int64) keeps its exact digits: the number would round them.
+          value = typeof v === "string" && c === n && !Number.isSafeInteger(n) && Number.isInteger(n) ? v : c;
         }
         const last = s.lastWrite.get(a.point);
         const gap = s.rule.config.minInterval;

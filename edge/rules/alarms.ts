@@ -26,6 +26,11 @@ export interface Alarm {
   values: PointValues;
   /** The same, when it cleared. */
   clearValues: PointValues | null;
+  /**
+   * Why it cleared when the rule's own condition did not clear it ("rule removed", "rule disabled");
+   * null when the rule cleared it, or while it has not cleared.
+   */
+  clearReason: string | null;
 }
 
 export type AlarmChangeKind = "raised" | "acknowledged" | "cleared";
@@ -108,19 +113,27 @@ export class AlarmBook {
       clearedAt: null,
       values,
       clearValues: null,
+      clearReason: null,
     });
     this.live.set(rule, alarm);
     this.notify({ change: "raised", alarm: { ...alarm } });
     return alarm;
   }
 
-  clear(rule: string, values: PointValues | null, now: number): Alarm | undefined {
+  /** The rules that have a live (active or acknowledged) alarm. */
+  liveRules(): string[] {
+    return [...this.live.keys()];
+  }
+
+  /** Clears the rule's live alarm; `reason` says why when it is not the rule's own condition. */
+  clear(rule: string, values: PointValues | null, now: number, reason: string | null = null): Alarm | undefined {
     const alarm = this.live.get(rule);
     if (!alarm) return undefined;
     this.live.delete(rule);
     alarm.state = alarm.state === "acknowledged" ? "cleared" : "cleared-unacknowledged";
     alarm.clearedAt = now;
     alarm.clearValues = values;
+    alarm.clearReason = reason;
     this.store.update(alarm);
     this.notify({ change: "cleared", alarm: { ...alarm } });
     return alarm;

@@ -10,6 +10,7 @@ import { RuleState, phaseOf, type RuleStatus } from "./runtime-state.js";
 import { ActionRunner } from "./actions.js";
 import type { FiredAction, RuleActionError, RuleEvent } from "./events.js";
 import { Kind, ValueTable } from "./values.js";
+import { evalNative } from "./native.js";
 
 export interface RuleEngineOptions {
   /** Every device point (the set references are checked against), with write limits. */
@@ -73,7 +74,23 @@ export interface Program {
   virtualPoints: VirtualPointConfig[];
   mark: Uint32Array;
   dirty: Int32Array;
+  /** Slots of recent batches by their first point id (see slotsOf); dropped with the program. */
+  shapes: Map<string, BatchShape>;
 }
+
+/**
+ * The point ids of a batch and their slots. Drivers send the same points in the same order poll after
+ * poll, so a batch's slots are found by comparing ids with the previous batch of that shape (a pointer
+ * comparison when the driver reuses its id strings) instead of one hash lookup per sample.
+ */
+interface BatchShape {
+  ids: string[];
+  /** -1: a point the engine does not know. */
+  slots: Int32Array;
+}
+
+/** More shapes than this (batches of ever-changing make-up) and the cache starts over. */
+const MAX_SHAPES = 4096;
 
 const EMPTY = new Int32Array(0);
 /** Rounds of rules setting virtual points that other rules read, before the engine calls it a loop. */
@@ -176,6 +193,7 @@ export class RuleEngine {
       virtualPoints: set.virtualPoints,
       mark: new Uint32Array(states.length),
       dirty: new Int32Array(states.length),
+      shapes: new Map(),
     };
   }
 
@@ -191,8 +209,11 @@ export class RuleEngine {
       else if (this.alarmBook.isLive(s.id)) s.active = true;
       if (!Number.isNaN(s.pendingSince) || !Number.isNaN(s.clearPendingSince) || s.deferred.size > 0) this.timed.add(s);
     }
-    // A removed rule can never clear its alarm: clear it now rather than leave it up forever.
-    for (const s of old.states) if (!next.byId.has(s.id)) this.alarmBook.clear(s.id, null, now);
+    // A rule not in the new set can never clear its alarm: clear it now rather than leave it up
+    // forever. Checked against the live alarms, not the previous set: on the first load the previous
+    // set is empty while the store has brought back the alarms of a rule deleted from the config
+    // while the agent was down.
+    for (const rule of this.alarmBook.liveRules()) if (!next.byId.has(rule)) this.alarmBook.clear(rule, null, now, "rule removed");
     this.program = next;
     next.table.now = now;
     // Every rule is evaluated once on load: its state then matches the values already known.
@@ -265,13 +286,42 @@ export class RuleEngine {
     return this.stamp;
   }
 
+  /** The cached shape for a batch (created or resized as needed); its entries are checked per sample by apply(). */
+  private shapeOf(p: Program, samples: readonly Sample[]): BatchShape {
+    const len = samples.length;
+    const first = (samples[0] as Sample).point;
+    let shape = p.shapes.get(first);
+    if (shape === undefined || shape.ids.length !== len) {
+      if (p.shapes.size >= MAX_SHAPES) p.shapes.clear();
+      shape = { ids: new Array<string>(len).fill(""), slots: new Int32Array(len) };
+      p.shapes.set(first, shape);
+    }
+    return shape;
+  }
+
   private apply(p: Program, samples: readonly Sample[]): void {
+    this.dirtyCount = 0;
+    const len = samples.length;
+    if (len === 0) return;
     const { table, histories, deps, everySample, mark, dirty } = p;
     const stamp = this.nextStamp(p);
+    const shape = this.shapeOf(p, samples);
+    const ids = shape.ids;
+    const slots = shape.slots;
     let n = 0;
-    for (const s of samples) {
-      const slot = table.slots.get(s.point);
-      if (slot === undefined) {
+    for (let i = 0; i < len; i++) {
+      const s = samples[i] as Sample;
+      const id = s.point;
+      let slot: number;
+      if (ids[i] === id) slot = slots[i] as number;
+      else {
+        // A batch of another make-up than the last one of this shape: look up and remember.
+        const found = table.slots.get(id);
+        slot = found === undefined ? -1 : found;
+        ids[i] = id;
+        slots[i] = slot;
+      }
+      if (slot < 0) {
         this.counters.unknownPoints++;
         continue;
       }
@@ -282,8 +332,8 @@ export class RuleEngine {
         if (!Number.isNaN(v)) h.push(s.ts, v);
       }
       const list = changed ? (deps[slot] as Int32Array) : (everySample[slot] as Int32Array);
-      for (let i = 0; i < list.length; i++) {
-        const r = list[i] as number;
+      for (let j = 0; j < list.length; j++) {
+        const r = list[j] as number;
         if (mark[r] !== stamp) {
           mark[r] = stamp;
           dirty[n++] = r;
@@ -331,7 +381,8 @@ export class RuleEngine {
     s.lastEvaluated = now;
     const rule = s.rule;
     if (!s.active) {
-      const v = rule.when();
+      const c = evalNative(rule.when);
+      const v = c === 1 ? true : c === 0 ? false : undefined;
       s.lastCondition = v;
       const holds = v !== undefined ? v : s.unknownAs;
       if (holds === true) {
@@ -359,11 +410,13 @@ export class RuleEngine {
     const unknownClears = s.unknownAs === undefined ? undefined : !s.unknownAs;
     let clears: boolean | undefined;
     if (rule.clear) {
-      const v = rule.clear();
+      const c = evalNative(rule.clear);
+      const v = c === 1 ? true : c === 0 ? false : undefined;
       s.lastCondition = v;
       clears = v !== undefined ? v : unknownClears;
     } else {
-      const v = rule.when();
+      const c = evalNative(rule.when);
+      const v = c === 1 ? true : c === 0 ? false : undefined;
       s.lastCondition = v;
       clears = v !== undefined ? !v : unknownClears;
     }
@@ -397,7 +450,7 @@ export class RuleEngine {
     s.clearPendingSince = Number.NaN;
     s.deferred.clear();
     if (!enabled) {
-      if (s.active) this.alarmBook.clear(s.id, this.actions.values(s), now);
+      if (s.active) this.alarmBook.clear(s.id, this.actions.values(s), now, "rule disabled");
       s.active = false;
       s.since = now;
     } else {
@@ -472,6 +525,7 @@ function copySlot(from: ValueTable, i: number, to: ValueTable, j: number): void 
   to.num[j] = from.num[i] as number;
   to.ts[j] = from.ts[i] as number;
   to.prevNum[j] = from.prevNum[i] as number;
+  to.lastGood[j] = from.lastGood[i] as number;
   to.str[j] = from.str[i];
 }
 

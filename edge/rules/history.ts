@@ -91,6 +91,12 @@ export type WindowFn = "avg" | "min" | "max" | "count" | "rate" | "delta";
  * (count gives 0), or for rate/delta fewer than two samples to compare.
  */
 export function windowValue(h: History, fn: WindowFn, now: number, windowMs: number): number | undefined {
+  const v = windowNumber(h, fn, now, windowMs);
+  return v === v ? v : undefined;
+}
+
+/** windowValue with NaN for Unknown: the compiled conditions (native.ts) keep numbers unboxed. */
+export function windowNumber(h: History, fn: WindowFn, now: number, windowMs: number): number {
   const from = now - windowMs;
   let k = h.firstFrom(from);
   const n = h.length;
@@ -102,13 +108,13 @@ export function windowValue(h: History, fn: WindowFn, now: number, windowMs: num
     // Measured from the newest sample at or before the window start when there is one, so a value
     // sampled every 10 s still has a rate over a 10 s window.
     if (k > 0) k--;
-    if (end - k < 2) return undefined;
+    if (end - k < 2) return Number.NaN;
     const dv = h.valueAt(end - 1) - h.valueAt(k);
     if (fn === "delta") return dv;
     const dt = (h.tsAt(end - 1) - h.tsAt(k)) / 1000;
-    return dt > 0 ? dv / dt : undefined;
+    return dt > 0 ? dv / dt : Number.NaN;
   }
-  if (end <= k) return undefined;
+  if (end <= k) return Number.NaN;
   let acc = fn === "avg" ? 0 : h.valueAt(k);
   for (let j = k; j < end; j++) {
     const x = h.valueAt(j);

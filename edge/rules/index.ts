@@ -18,7 +18,7 @@ export {
   type VirtualPointConfig,
 } from "./schema.js";
 export { MemoryAlarmStore, type Alarm, type AlarmChange, type AlarmChangeKind, type AlarmState, type AlarmStore, type PointValues } from "./alarms.js";
-export { SqliteAlarmStore } from "./sqlite-alarm-store.js";
+export { SqliteAlarmStore, DEFAULT_ALARM_RETENTION, type AlarmRetention, type SqliteAlarmStoreOptions } from "./sqlite-alarm-store.js";
 export type { RulePointInfo, RuleSource } from "./rule.js";
 export type { RuleStatus, RulePhase } from "./runtime-state.js";
 export type { FiredAction, RuleActionError, RuleEvent, ActionTrigger } from "./events.js";

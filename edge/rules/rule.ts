@@ -3,6 +3,8 @@ import { ExpressionError } from "./lexer.js";
 import { compileTemplate, type Template } from "./template.js";
 import type { RuleConfig, Severity } from "./schema.js";
 import type { Val } from "./values.js";
+import { parse } from "./parser.js";
+import { compileNative, type NativeProgram } from "./native.js";
 
 /** Where a rule came from: the config file, or the local API (persisted by the runtime). */
 export type RuleSource = "config" | "api";
@@ -27,8 +29,9 @@ export type CompiledAction =
 /** A rule compiled against one value table: its closures, what it reads, and its timing. */
 export interface CompiledRule {
   config: RuleConfig;
-  when: () => boolean | undefined;
-  clear: (() => boolean | undefined) | null;
+  /** The conditions as instruction arrays (native.ts): 1 true, 0 false, NaN Unknown. */
+  when: NativeProgram;
+  clear: NativeProgram | null;
   /** Slots read by the condition, clear condition and templates (the triggering values). */
   reads: number[];
   /** Slots whose every sample re-evaluates the rule: its window functions need fresh samples. */
@@ -55,14 +58,16 @@ export function compileRule(rule: RuleConfig, cx: RuleCompileContext, problems: 
       else throw err;
     }
   };
-  const condition = (field: string, text: string): (() => boolean | undefined) => {
-    let f: () => boolean | undefined = () => undefined;
+  const condition = (field: string, text: string): NativeProgram | null => {
+    let f: NativeProgram | null = null;
     at(field, () => {
-      const c = compiler.expression(text);
+      const tree = parse(text);
+      // The closure compiler checks everything (types, points, functions) and reports the errors;
+      // the tree it accepted is then translated for the hot path.
+      const c = compiler.node(tree);
       if (c.type === "num" || c.type === "str") throw new RuleFieldError(`must be a condition (true/false), not a ${c.type === "num" ? "number" : "string"}`);
-      const g = c.fn;
       // A point read directly as the condition (`when: pump.running`) follows the logic conversions.
-      f = c.type === "bool" ? (g as () => boolean | undefined) : () => toCondition(g());
+      f = compileNative(tree, "bool", compiler);
     });
     return f;
   };
@@ -105,7 +110,7 @@ export function compileRule(rule: RuleConfig, cx: RuleCompileContext, problems: 
       }
     });
   });
-  if (problems.length > before) return null;
+  if (problems.length > before || when === null) return null;
   return {
     config: rule,
     when,
@@ -131,10 +136,4 @@ function within<T>(sub: string, fn: () => T): T {
 function valueOf(v: number | boolean | string, compiler: Compiler): () => Val {
   if (typeof v !== "string") return () => v;
   return within("value", () => compiler.expression(v).fn);
-}
-
-function toCondition(v: Val): boolean | undefined {
-  if (typeof v === "boolean") return v;
-  if (typeof v === "number") return v !== 0;
-  return undefined;
 }

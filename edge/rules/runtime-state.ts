@@ -26,6 +26,8 @@ export class RuleState {
   readonly clearForMs: number;
   /** What an Unknown condition counts as: true, false, or undefined (hold). */
   readonly unknownAs: boolean | undefined;
+  /** Whether an action runs `on: active`: the others need no call on every evaluation. */
+  readonly runsWhileActive: boolean;
 
   constructor(
     readonly index: number,
@@ -37,6 +39,7 @@ export class RuleState {
     this.enabled = rule.config.enabled;
     this.forMs = rule.config.for ?? 0;
     this.clearForMs = rule.config.clearFor ?? 0;
+    this.runsWhileActive = rule.actions.some((a) => a.type !== "alarm" && a.on === "active");
     this.unknownAs = rule.config.onUnknown === "true" ? true : rule.config.onUnknown === "false" ? false : undefined;
   }
 

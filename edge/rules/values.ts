@@ -23,8 +23,13 @@ export class ValueTable {
   readonly ts: Float64Array;
   /** String values (int64 registers as decimal text, enum texts); sparse. */
   readonly str: Array<string | undefined>;
-  /** The previous good value per slot, for delta(p) without a window. */
+  /** The good value before the newest good one per slot, for delta(p) without a window (NaN: none yet). */
   readonly prevNum: Float64Array;
+  /**
+   * The newest good numeric value per slot (NaN: none yet). Kept apart from `num`, which a bad sample
+   * leaves stale, so that the next good sample still knows what it follows.
+   */
+  readonly lastGood: Float64Array;
   readonly slots: ReadonlyMap<string, number>;
   readonly ids: readonly string[];
 
@@ -36,6 +41,7 @@ export class ValueTable {
     this.num = new Float64Array(n);
     this.ts = new Float64Array(n).fill(Number.NaN);
     this.prevNum = new Float64Array(n).fill(Number.NaN);
+    this.lastGood = new Float64Array(n).fill(Number.NaN);
     this.str = new Array<string | undefined>(n);
   }
 
@@ -67,8 +73,13 @@ export class ValueTable {
       const n = v.trim() === "" ? Number.NaN : Number(v);
       this.num[slot] = Number.isFinite(n) ? n : Number.NaN;
     }
-    // delta(p) compares with the previous usable value, so a bad reading in between is skipped over.
-    if (before !== Kind.NONE && Number.isFinite(beforeNum)) this.prevNum[slot] = beforeNum;
+    // delta(p) compares with the previous good value, so a bad reading in between is skipped over:
+    // 10, 20, bad, 30 gives 10. Only a usable number moves the pair along.
+    const now = this.num[slot] as number;
+    if (now === now) {
+      this.prevNum[slot] = this.lastGood[slot] as number;
+      this.lastGood[slot] = now;
+    }
     const k = this.kind[slot] as Kind;
     if (k !== before) return true;
     return k === Kind.STR ? this.str[slot] !== beforeStr : this.num[slot] !== beforeNum;

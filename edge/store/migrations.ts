@@ -73,6 +73,10 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       ) STRICT;
     `);
   },
+  // Why an alarm cleared when its rule's condition did not clear it (rule removed from the set, disabled).
+  (db) => {
+    db.exec("ALTER TABLE alarms ADD COLUMN clear_reason TEXT;");
+  },
 ];
 
 export function migrate(db: Database.Database): { from: number; to: number } {

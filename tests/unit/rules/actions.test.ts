@@ -54,6 +54,33 @@ describe("write actions", () => {
     expect(h.fired.filter((f) => f.action === "write").map((f) => f.clampedFrom)).toEqual([500, -3]);
   });
 
+  it("reads numeric text as a number for a point with limits and clamps it; refuses text that is no number", () => {
+    const h = harness(
+      {
+        rules: [
+          { id: "lit", when: "temp > 0", actions: [{ type: "write", point: "valve.sp", value: '"500"' }] },
+          { id: "fromPoint", when: "temp > 1", actions: [{ type: "write", point: "valve.sp", value: "level", min: 10 }] },
+          { id: "inRange", when: "temp > 2", actions: [{ type: "write", point: "valve.sp", value: '" 42 "' }] },
+          { id: "text", when: "temp > 3", actions: [{ type: "write", point: "valve.sp", value: '"open"' }] },
+          // No limits: the point is not known to be numeric, text goes as it is.
+          { id: "free", when: "temp > 4", actions: [{ type: "write", point: "pump.run", value: '"auto"' }] },
+        ],
+      },
+      P,
+    );
+    h.feed({ level: "-7" }); // an int64-style register: decimal text
+    h.feed({ temp: 5 });
+    expect(h.writes.map((w) => [w.point, w.value])).toEqual([
+      ["valve.sp", 100],
+      ["valve.sp", 10],
+      ["valve.sp", 42],
+      ["pump.run", "auto"],
+    ]);
+    expect(h.fired.filter((f) => f.action === "write").map((f) => f.clampedFrom)).toEqual([500, -7, undefined, undefined]);
+    expect(h.errors.map((e) => [e.rule, e.message])).toEqual([["text", 'write "open" to "valve.sp" refused: not a number (the point has write limits)']]);
+    expect(h.engine.get("text")?.lastError).toContain("not a number");
+  });
+
   it("spaces writes by minInterval: a write due earlier waits for tick() and the latest value wins", () => {
     const h = harness(
       {

@@ -118,6 +118,21 @@ describe("time: window functions and staleness", () => {
     expect(h.state("moved")).toBe("active");
   });
 
+  it("delta(p) after a bad sample is the change since the last good one (10, 20, bad, 30 gives 10)", () => {
+    const h = harness({ virtualPoints: [{ id: "d" }], rules: [{ id: "track", when: "true", actions: [{ type: "set", point: "d", value: "delta(counter)", on: "active" }] }] }, P);
+    const deltas = () => h.virtual.map((s) => s.value);
+    for (const v of [10, 20, null, 30]) {
+      h.clock.advance(1000);
+      h.feed({ counter: v });
+    }
+    // One set per evaluation: at load (no sample), after 10 (no previous), 20, bad, 30.
+    expect(deltas()).toEqual([null, null, 10, null, 10]);
+    // A repeated value after the gap is a change of 0, not of the value before the gap.
+    h.clock.advance(1000);
+    h.feed({ counter: 30 });
+    expect(deltas().at(-1)).toBe(0);
+  });
+
   it("an input older than staleAfter reads as Unknown, found by tick() without any new sample", () => {
     const h = harness({ rules: [{ id: "hot", when: "temp > 80", staleAfter: "5s", onUnknown: "false" }] }, P);
     h.feed({ temp: 90 });
