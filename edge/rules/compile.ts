@@ -1,6 +1,6 @@
 import { History } from "./history.js";
 import { ExpressionError } from "./lexer.js";
-import { parse, type Node } from "./parser.js";
+import { flattenChain, parse, type Node } from "./parser.js";
 import { Kind, type Val, type ValueTable } from "./values.js";
 import { FUNCTIONS } from "./functions.js";
 import { parseDuration } from "./duration.js";
@@ -188,14 +188,7 @@ export class Compiler {
     if (op === "and" || op === "or") {
       // `a or b or c` is one closure looping over its operands rather than a chain of nested ones:
       // fewer calls per evaluation, which is most of the cost of a closure tree.
-      const operands: Node[] = [];
-      const flatten = (x: Node) => {
-        if (x.t === "bin" && x.op === op) {
-          flatten(x.l);
-          flatten(x.r);
-        } else operands.push(x);
-      };
-      flatten(n);
+      const operands = flattenChain(n, op);
       const fs = operands.map((o) => this.bool(o));
       const count = fs.length;
       // Kleene logic: a decisive operand wins even when another one is Unknown.

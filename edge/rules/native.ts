@@ -2,7 +2,7 @@ import type { Compiler, StaticType } from "./compile.js";
 import { toBool, toNum } from "./compile.js";
 import type { History } from "./history.js";
 import { windowNumber, type WindowFn } from "./history.js";
-import type { Node } from "./parser.js";
+import { flattenChain, type Node } from "./parser.js";
 import { Kind, type Val, type ValueTable } from "./values.js";
 
 /**
@@ -175,14 +175,7 @@ class Emitter {
   private binary(n: Extract<Node, { t: "bin" }>): void {
     const op = n.op;
     if (op === "and" || op === "or") {
-      const operands: Node[] = [];
-      const flatten = (x: Node) => {
-        if (x.t === "bin" && x.op === op) {
-          flatten(x.l);
-          flatten(x.r);
-        } else operands.push(x);
-      };
-      flatten(n);
+      const operands = flattenChain(n, op);
       // Start from the neutral value; each operand folds into it (Kleene), a decisive one jumps out.
       this.op(OP.CONST, this.konst(op === "and" ? 1 : 0));
       this.push();

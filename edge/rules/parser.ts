@@ -58,6 +58,19 @@ function infix(tok: Token): { op: BinaryOp; bp: number } | null {
 
 const KEYWORDS = new Set(["and", "or", "not", "true", "false"]);
 
+/** The operands of a chain `a op b op c` (left or right nested), in order: evaluated as one n-ary step. */
+export function flattenChain(n: Node, op: string): Node[] {
+  const operands: Node[] = [];
+  const walk = (x: Node) => {
+    if (x.t === "bin" && x.op === op) {
+      walk(x.l);
+      walk(x.r);
+    } else operands.push(x);
+  };
+  walk(n);
+  return operands;
+}
+
 export function parse(source: string): Node {
   const tokens = tokenize(source);
   let i = 0;
