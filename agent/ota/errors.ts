@@ -15,6 +15,7 @@ export const OTA_CODES = [
   "OTA_SIGNATURE",
   "OTA_PLATFORM",
   "OTA_GROUP",
+  "OTA_PRODUCT",
   "OTA_EXPIRED",
   "OTA_NOT_NEWER", // not strictly newer than the installed version
   "OTA_ROLLBACK", // not strictly newer than the highest version ever committed on this device

@@ -35,6 +35,8 @@ export interface UpdaterOptions {
   /** Default `edge/{deviceId}`. */
   topicRoot?: string;
   groups?: readonly string[];
+  /** The product name releases must carry (default "edge-agent"). */
+  product?: string;
   /** Default: this machine (currentPlatform()). */
   platform?: Exclude<Platform, "any">;
   /** The root of trust the device shipped with; ota/root.json supersedes it once a rotation was accepted. */
@@ -237,7 +239,7 @@ export class Updater {
       manifestBytes,
       signatures: offer.signatures,
       root: chain.root.signed,
-      device: { platform, groups: this.options.groups ?? [], installedVersion: this.layout.currentVersion(kind), floor: VersionFloor.open(this.layout.floorFile) },
+      device: { product: this.options.product ?? "edge-agent", platform, groups: this.options.groups ?? [], installedVersion: this.layout.currentVersion(kind), floor: VersionFloor.open(this.layout.floorFile) },
       now,
     });
   }

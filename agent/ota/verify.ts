@@ -9,6 +9,11 @@ import { checkThreshold } from "./threshold.js";
 
 /** What the device knows about itself when it judges a release. */
 export interface DeviceFacts {
+  /**
+   * The product this device runs (release name, e.g. "edge-agent"); a release of another product is
+   * refused even when the same vendor key signed it. Undefined = not checked (operator tools only).
+   */
+  product?: string | undefined;
   /** This device's platform (see currentPlatform()); never "any". */
   platform: Exclude<Platform, "any">;
   /** Groups this device belongs to (may be empty). */
@@ -80,6 +85,13 @@ export function verifyManifest(input: VerifyManifestInput): VerifiedManifest {
 
   const manifest = decodeManifest(manifestBytes);
   pass(`manifest: ${manifest.name} ${manifest.version} (${manifest.kind}), ${manifest.size} bytes`);
+
+  // 1b. Product: a vendor signs releases of several products with one key; a validly signed release of
+  //     another product must not install here.
+  if (device.product !== undefined && manifest.name !== device.product) {
+    throw new OtaError("OTA_PRODUCT", `release is of "${manifest.name}", this device runs "${device.product}"`);
+  }
+  if (device.product !== undefined) pass(`product: ${manifest.name}`);
 
   // 2. Platform: native modules built for another CPU would crash the agent after the switch.
   if (manifest.platform !== "any" && manifest.platform !== device.platform) {

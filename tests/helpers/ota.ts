@@ -73,6 +73,8 @@ export interface BuiltRelease {
 
 export interface ReleaseOptions {
   version: string;
+  /** The product name in the manifest (default "edge-agent"). */
+  name?: string;
   behavior?: FakeBehavior;
   kind?: ReleaseKind;
   platform?: Platform;
@@ -94,7 +96,7 @@ export async function buildRelease(work: string, trust: Trust, o: ReleaseOptions
   const packed = await packRelease({
     dir,
     out,
-    name: "edge-agent",
+    name: o.name ?? "edge-agent",
     kind: o.kind ?? "agent",
     version: o.version,
     platform: o.platform ?? "any",

@@ -198,8 +198,11 @@ describe("OTA updater", () => {
     await refusedBeforeDownload(r, offerOf(expired, serve(`exp-${n}.tar.gz`, expired.archive)), `exp-${n}.tar.gz`, "OTA_EXPIRED");
   });
 
-  it("another group's or another platform's release is refused", async () => {
+  it("another group's, another platform's or another product's release is refused", async () => {
     const r = rig({ groups: ["line-3"] });
+    // Validly signed by the same vendor key, but for another product.
+    const pump = await buildRelease(work, r.trust, { version: "2.0.0", name: "pump-controller" });
+    await refusedBeforeDownload(r, offerOf(pump, serve(`pump-${n}.tar.gz`, pump.archive)), `pump-${n}.tar.gz`, "OTA_PRODUCT");
     const other = await buildRelease(work, r.trust, { version: "2.0.0", groups: ["line-9"] });
     await refusedBeforeDownload(r, offerOf(other, serve(`grp-${n}.tar.gz`, other.archive)), `grp-${n}.tar.gz`, "OTA_GROUP");
     const arm = await buildRelease(work, r.trust, { version: "2.0.0", platform: "linux-arm64" });
