@@ -5,6 +5,9 @@ import { otaStatusSchema, type OtaStatus } from "./messages.js";
 
 export type Publish = (topic: string, payload: Buffer) => Promise<void>;
 
+/** Per process: with the pid in the name, two processes never produce the same file name. */
+let sequence = 0;
+
 interface QueuedStatus {
   topic: string;
   status: OtaStatus;
@@ -32,8 +35,9 @@ export class StatusQueue {
   enqueue(topic: string, status: OtaStatus): void {
     mkdirSync(this.dir, { recursive: true });
     const files = this.files();
-    const last = files.length ? Number(files[files.length - 1]?.slice(0, 16)) : 0;
-    const name = `${String(last + 1).padStart(16, "0")}.json`;
+    // The agent and the supervisor both queue here: a name from time, pid and a counter never collides
+    // (a "last + 1" name could be taken by both and one report overwritten), and still sorts in order.
+    const name = `${String(Date.now()).padStart(16, "0")}-${process.pid}-${String(++sequence).padStart(6, "0")}.json`;
     writeFileAtomic(join(this.dir, name), JSON.stringify({ topic, status } satisfies QueuedStatus) + "\n", 0o644);
     const max = this.options.maxMessages ?? 200;
     for (const old of files.slice(0, Math.max(0, files.length + 1 - max))) rmSync(join(this.dir, old), { force: true });
@@ -101,7 +105,7 @@ export class StatusQueue {
 
   private files(): string[] {
     try {
-      return readdirSync(this.dir).filter((f) => /^\d{16}\.json$/.test(f)).sort();
+      return readdirSync(this.dir).filter((f) => /^\d{16}(-\d+-\d+)?\.json$/.test(f)).sort();
     } catch {
       return [];
     }

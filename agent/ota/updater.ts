@@ -16,6 +16,9 @@ import type { UnpackOptions } from "./unpack.js";
 import { VersionFloor } from "./version-floor.js";
 
 /** The MQTT side, injected: the runtime wires it to the uplink's client (QoS 1 both ways). */
+/** Refusal reports being published at once; more are dropped (a flood of forged offers). */
+const MAX_REFUSALS_IN_FLIGHT = 16;
+
 export interface OtaTransport {
   subscribe(topic: string, handler: (payload: Buffer) => void): void | Promise<void>;
   publish(topic: string, payload: Buffer): Promise<void>;
@@ -94,6 +97,7 @@ export class Updater {
   private progress: { bytes: number; total: number } | null = null;
   private lastProgressAt = 0;
   private stopped = false;
+  private refusalsInFlight = 0;
   private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: UpdaterOptions) {
@@ -423,7 +427,22 @@ export class Updater {
 
   private report(f: { offerId: string; rolloutId?: string | undefined; label: ReleaseLabel; state: OtaStatusState; error?: { code: string; message: string } }): void {
     const status = statusMessage({ ...f, device: this.options.deviceId, installedVersion: this.layout.currentVersion(f.label.kind), ts: this.now().getTime() });
-    this.enqueue(status);
+    if (f.state === "refused") this.publishRefusal(status);
+    else this.enqueue(status);
+  }
+
+  /**
+   * A refusal is answered over the link the offer just came in on, best effort and never written to
+   * disk: anyone who can publish offers could otherwise wear out the gateway's flash with forged ones.
+   * At most MAX_REFUSALS_IN_FLIGHT at once; beyond that refusals are only logged.
+   */
+  private publishRefusal(status: ReturnType<typeof statusMessage>): void {
+    if (this.refusalsInFlight >= MAX_REFUSALS_IN_FLIGHT) return;
+    this.refusalsInFlight++;
+    void this.options.transport
+      .publish(statusTopic(this.topicRoot), Buffer.from(JSON.stringify(status)))
+      .catch((err: unknown) => this.log.warn({ err: String(err), offerId: status.offerId }, "OTA refusal not delivered"))
+      .finally(() => this.refusalsInFlight--);
   }
 
   private reportRecord(): void {

@@ -307,6 +307,9 @@ describe("OTA updater", () => {
     const junk = encodeManifest({ type: "release", name: "x", kind: "agent", version: "9.0.0", platform: "any", size: 1, sha256: "0".repeat(64), created: new Date().toISOString(), expires: new Date(Date.now() + YEAR).toISOString(), minVersion: null, groups: [] });
     await r.offer({ v: 1, offerId: "junk", manifest: junk.toString("base64"), signatures: [{ keyid: "nope", sig: "A".repeat(86) + "==" }], url: "http://127.0.0.1:1/x.tar.gz" });
     expect(lastStatus(r)).toMatchObject({ offerId: "junk", state: "refused", version: "9.0.0", error: { code: "OTA_SIGNATURE" } });
+    // Refusals are answered over the link, never written to the flash (forged offers cannot wear it out).
+    const outbox = join(r.root, "ota", "outbox");
+    expect(existsSync(outbox) ? readdirSync(outbox) : []).toEqual([]);
   });
 
   it("a status that cannot be published stays queued and never stops the update", async () => {
