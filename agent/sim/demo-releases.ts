@@ -40,6 +40,8 @@ export interface PublishReleaseOptions {
   version: string;
   /** A release key the devices' root of trust lists. */
   signer: PrivateKey;
+  /** agent (default) or config: a configuration bundle whose folder holds config.yaml. */
+  kind?: "agent" | "config";
   /** Manifest expiry (default: 30 days from now). */
   expires?: Date;
 }
@@ -55,7 +57,7 @@ export async function publishRelease(o: PublishReleaseOptions): Promise<string> 
     dir: o.dir,
     out: join(o.releasesDir, `${name}.tar.gz`),
     name: "edge-agent",
-    kind: "agent",
+    kind: o.kind ?? "agent",
     version: o.version,
     // The entry point is plain JS that loads the checkout's own dist, which already matches this machine.
     platform: "any",

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdirSync, readlinkSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { waitFor } from "../helpers/ports.js";
+import { freePort, waitFor } from "../helpers/ports.js";
 import { DIST, makeTrust, tempDir, type Trust } from "../helpers/ota.js";
 import { installDemoGateway, publishRelease, writeDemoReleaseDir, type DemoReleaseBehavior } from "../../agent/sim/demo-releases.js";
 import { startFleetServer, type FleetServer } from "../../simulators/fleet/index.js";
@@ -49,9 +49,10 @@ describe("a staged rollout from the fleet server to supervised gateways", () => 
     if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
     return JSON.parse(text) as T;
   };
-  const otaStatus = (g: Gateway) => JSON.parse(runCli(["ota", "status", "--install-root", g.root]).stdout) as { state: string; installed: { agent: string | null }; error: { code: string } | null };
+  const otaStatus = (g: Gateway) =>
+    JSON.parse(runCli(["ota", "status", "--install-root", g.root]).stdout) as { state: string; installed: { agent: string | null; config: string | null }; error: { code: string } | null };
 
-  it("commits a good release canary-first, rolls a broken one back on its canary and halts before the next wave", async () => {
+  it("commits a good release canary-first, rolls a broken one back on its canary and halts before the next wave; a config bundle replaces the config", async () => {
     broker = await startTestBroker();
     const releases = join(work, "releases");
     mkdirSync(releases, { recursive: true });
@@ -99,5 +100,28 @@ describe("a staged rollout from the fleet server to supervised gateways", () => 
     expect(readlinkSync(join(b1.root, "current"))).toBe("releases/1.0.0");
     expect(otaStatus(b1)).toMatchObject({ state: "rolled_back", installed: { agent: "1.0.0" }, error: { code: "OTA_CRASHED" } });
     expect(otaStatus(b2)).toMatchObject({ state: "idle", installed: { agent: "1.0.0" } });
+
+    // A configuration bundle (kind config) to one gateway: the same config with the local API turned on.
+    const a2 = gateways[1] as Gateway;
+    const port = await freePort();
+    const bundle = join(work, "config-1.0.1");
+    mkdirSync(bundle, { recursive: true });
+    const current = readFileSync(join(work, "gw-a2", "agent.yaml"), "utf8");
+    writeFileSync(join(bundle, "config.yaml"), current.replace(/^api: .*$/m, `api: { enabled: true, port: ${port} }`));
+    const config = await publishRelease({ releasesDir: releases, dir: bundle, version: "1.0.1", signer, kind: "config" });
+    const r3 = await api<{ id: string }>("/rollouts", { release: config, devices: ["gw-a2"], stages: [{ name: "all" }], failureThreshold: 0 });
+    const done3 = await waitFor("rollout 3 done", async () => {
+      const r = await api<RolloutView>(`/rollouts/${r3.id}`);
+      return r.state === "completed" || r.state === "halted" ? r : undefined;
+    }, 90_000, 250);
+    expect(done3.state, JSON.stringify(done3)).toBe("completed");
+    expect(readlinkSync(join(a2.root, "config-current"))).toBe("config-releases/1.0.1");
+    expect(otaStatus(a2)).toMatchObject({ installed: { agent: "1.1.0", config: "1.0.1" } });
+    // The agent runs with the new config: its local API answers.
+    const health = await waitFor("the API the new config turned on", async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+      return res?.ok ? res : undefined;
+    }, 20_000, 200);
+    expect(await health.json()).toEqual({ status: "ok" });
   }, 240_000);
 });
