@@ -106,6 +106,8 @@ export class Runtime {
       otaComponent({ config, deviceId: this.deviceId, logger, uplink: () => this.uplink, onStarted: (s) => (this.otaStatus = s) }),
       this.apiComponent(),
     ]);
+    // Online only now: offers and commands arriving from here on find their subscriptions in place.
+    if (this.uplink instanceof MqttUplink) this.uplink.announceOnline();
   }
 
   stop(): Promise<void> {
@@ -301,6 +303,7 @@ export class Runtime {
                 ...connection,
                 ...batching,
                 compress: mqtt.batch.compress,
+                deferOnline: true,
                 deviceId: this.deviceId,
                 root: expandRoot(mqtt.topicRoot, this.deviceId),
               });

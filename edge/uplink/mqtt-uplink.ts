@@ -21,6 +21,12 @@ export interface MqttUplinkOptions extends MqttConnectionOptions {
   inflightBatches: number;
   /** Most backlog samples per second after an outage (0 = as fast as the broker takes them); live data goes first either way. */
   backlogMaxPerS?: number | undefined;
+  /**
+   * Publish `state = online` only once announceOnline() was called (the agent calls it when every
+   * component has subscribed): the fleet offers updates and sends commands as soon as it sees a device
+   * online, and a message on a topic nobody subscribed to yet is gone. Default false (online at connect).
+   */
+  deferOnline?: boolean | undefined;
   /** gzip each payload (it then starts with the gzip magic bytes 1f 8b; MQTT 5 also says so in contentType). */
   compress?: boolean | undefined;
   outbox: Outbox;
@@ -69,8 +75,10 @@ export class MqttUplink implements Uplink {
   private sessionPresent = false;
   private batchesSent = 0;
   private warnedDown = false;
+  private announced: boolean;
 
   constructor(private readonly options: MqttUplinkOptions) {
+    this.announced = !options.deferOnline;
     this.topics = topicsFor(options.root);
     this.inbound = new InboundRouter(options.logger);
     this.planner = new DrainPlanner(
@@ -95,7 +103,9 @@ export class MqttUplink implements Uplink {
       this.planner.onConnect();
       const { pending } = this.planner.progress();
       o.logger.info({ url: o.url, root: o.root, pending }, pending > 0 ? "uplink connected; draining the backlog" : "uplink connected");
-      client.publish(this.topics.state, "online", { qos: 1, retain: true });
+      // On a reconnect the inbound subscriptions go out first (InboundRouter's connect handler is
+      // attached before this one), so the broker has them before anyone sees the device online.
+      if (this.announced) client.publish(this.topics.state, "online", { qos: 1, retain: true });
       this.planner.drive(true);
     });
     client.on("close", () => {
@@ -109,6 +119,13 @@ export class MqttUplink implements Uplink {
       this.lastError = errorMessage(err);
       o.logger.debug({ err: this.lastError }, "uplink error");
     });
+  }
+
+  /** The agent is fully started (its subscriptions are in place): tell the fleet the device is online. */
+  announceOnline(): void {
+    if (this.announced) return;
+    this.announced = true;
+    if (this.client?.connected) this.client.publish(this.topics.state, "online", { qos: 1, retain: true });
   }
 
   /** Tells the uplink new records were stored: send now if a full batch waits, else within maxDelay. */

@@ -77,7 +77,12 @@ describe("a staged rollout from the fleet server to supervised gateways", () => 
     const done1 = await waitFor("rollout 1 completed", async () => {
       const r = await api<RolloutView>(`/rollouts/${r1.id}`);
       return r.state === "completed" || r.state === "halted" ? r : undefined;
-    }, 90_000, 250);
+      // Generous: a device that answered busy is offered again after a minute.
+    }, 150_000, 250).catch(async (err: unknown) => {
+      // What each side saw, so a failure here can be read from the CI log alone.
+      const seen = gateways.map((g) => `--- ${g.id} ota: ${JSON.stringify(otaStatus(g))}\n${g.supervisor.stderr.slice(-3000)}\n${g.supervisor.stdout.slice(-2000)}`);
+      throw new Error(`${String(err)}\nrollout: ${JSON.stringify(await api(`/rollouts/${r1.id}`))}\n${seen.join("\n")}`);
+    });
     expect(done1.state, JSON.stringify(done1)).toBe("completed");
     expect(statesOf(done1)).toEqual({ "gw-a1": "committed", "gw-a2": "committed" });
     for (const g of gateways.slice(0, 2)) {
@@ -123,5 +128,5 @@ describe("a staged rollout from the fleet server to supervised gateways", () => 
       return res?.ok ? res : undefined;
     }, 20_000, 200);
     expect(await health.json()).toEqual({ status: "ok" });
-  }, 240_000);
+  }, 420_000);
 });

@@ -37,7 +37,7 @@ describe("OTA in the running agent, offered by the fleet server", () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  async function start(deviceId: string) {
+  async function start(deviceId: string, beforeAgent?: (trust: ReturnType<typeof makeTrust>, releases: string) => Promise<void>) {
     broker = await startTestBroker();
     const trust = makeTrust(join(work, "trust"));
     const installRoot = join(work, "install");
@@ -49,6 +49,7 @@ describe("OTA in the running agent, offered by the fleet server", () => {
     const observer = await mqtt.connectAsync(broker.url, { clientId: `${deviceId}-observer` });
     observer.on("message", (_t, p) => statuses.push(JSON.parse(p.toString()) as (typeof statuses)[number]));
     await observer.subscribeAsync(`edge/${deviceId}/ota/status`, { qos: 1 });
+    await beforeAgent?.(trust, releases);
     const config = parseConfig(
       `version: 1
 device: { id: ${deviceId} }
@@ -97,4 +98,28 @@ ota: { enabled: true, installRoot: ${installRoot}, trustRoot: ${trust.rootFile},
     expect(existsSync(join(installRoot, "releases", "1.2.0"))).toBe(false);
     expect(rt.status().ota?.installed.agent).toBe("1.0.0");
   });
+
+  it("an offer sent the moment the device shows online is not lost (it announces itself only once subscribed)", async () => {
+    // The gateway was seen before and is offline (its retained state, as its last will leaves it); the
+    // rollout starts meanwhile, so the fleet offers the instant it sees `online`.
+    const { statuses, observer, rt } = await start("ota-rt-gw3", async (trust, releases) => {
+      const last = await mqtt.connectAsync(broker?.url ?? "", { clientId: "ota-rt-gw3-last-will" });
+      await last.publishAsync("edge/ota-rt-gw3/state", "offline", { qos: 1, retain: true });
+      await last.endAsync();
+      await waitFor("the fleet knows it offline", async () => ((await (await fetch(`${fleet?.url}/devices`)).text()).includes('"online": false') ? true : undefined));
+      const name = publish(releases, await buildRelease(join(work, "build"), trust, { version: "1.1.0" }));
+      const res = await fetch(`${fleet?.url}/rollouts`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ release: name, devices: ["ota-rt-gw3"], stages: [{ name: "all" }], failureThreshold: 0 }),
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+    });
+    await waitFor("the offer taken", () => (rt.status().ota?.state === "switching" ? true : undefined), 20_000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; fleet: ${await (await fetch(`${fleet?.url}/rollouts`)).text()} devices: ${await (await fetch(`${fleet?.url}/devices`)).text()} agent: ${JSON.stringify(rt.status().ota)}`);
+    });
+    await observer.endAsync(true);
+    expect(statuses.map((s) => s.state)).toContain("offered");
+  });
 });
+
