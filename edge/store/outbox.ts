@@ -7,6 +7,9 @@
 /** What a record is; alarms and events outrank telemetry when a bound forces drops. */
 export type RecordKind = "telemetry" | "event" | "alarm";
 
+/** The order in which a bound drops records, in the store and in the memory buffer alike: least valuable first. */
+export const DROP_ORDER: readonly RecordKind[] = ["telemetry", "event", "alarm"];
+
 /** A record to store: its time and its JSON object text (without seq: the outbox assigns it). */
 export interface NewRecord {
   ts: number;

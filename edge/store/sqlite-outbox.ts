@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { withSeq, type NewRecord, type Outbox, type OutboxBatch, type OutboxStats, type RecordKind, type SeqRange } from "./outbox.js";
+import { DROP_ORDER, withSeq, type NewRecord, type Outbox, type OutboxBatch, type OutboxStats, type RecordKind, type SeqRange } from "./outbox.js";
 import { migrate } from "./migrations.js";
 import { StoreSpace } from "./space.js";
 import { HistoryTable, type HistoryOptions } from "./history.js";
@@ -247,7 +247,7 @@ export class SqliteOutbox implements Outbox {
   /** Drops whole rows, oldest telemetry first, then events, then alarms, until `excess` records are gone. */
   private dropOldest(excess: number): number {
     let dropped = 0;
-    for (const kind of ["telemetry", "event", "alarm"] as const) {
+    for (const kind of DROP_ORDER) {
       for (;;) {
         const rows = this.oldestOfKind.all(kind, 64);
         for (const row of rows) {

@@ -1,7 +1,7 @@
 import type { Clock } from "../model.js";
 import type { Logger } from "../logger.js";
 import { errorMessage } from "../errors.js";
-import type { NewRecord, Outbox, RecordKind } from "./outbox.js";
+import { DROP_ORDER, type NewRecord, type Outbox, type RecordKind } from "./outbox.js";
 
 export interface StoreWriterOptions {
   outbox: Pick<Outbox, "append">;
@@ -129,7 +129,7 @@ export class StoreWriter {
 
   /** Over the memory bound: the oldest telemetry goes first, then events, then alarms (as in the store). */
   private trim(): void {
-    for (const kind of ["telemetry", "event", "alarm"] as const) {
+    for (const kind of DROP_ORDER) {
       for (const h of this.held) {
         if (this.heldCount <= this.options.maxBuffered) break;
         if (h.kind !== kind) continue;
