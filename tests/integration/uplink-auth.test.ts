@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { findMosquitto, startMosquitto, type MosquittoBroker } from "../../simulators/broker/mosquitto.js";
-import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { uplinkOptions } from "../helpers/uplink.js";
 
 /** A broker that only lets known users in (password file made with mosquitto_passwd, as an admin would). */
 describe("username and password against Mosquitto", () => {
@@ -25,22 +25,7 @@ describe("username and password against Mosquitto", () => {
 
   function uplink(name: string, username: string | undefined, password: string | undefined): MqttUplink {
     const outbox = new SqliteOutbox({ path: join(dir, `${name}.db`), maxRows: 1000, maxAgeMs: 0, synchronous: "normal" });
-    const u = new MqttUplink({
-      url: broker?.url ?? "",
-      clientId: `auth-${name}`,
-      username,
-      password,
-      protocolVersion: 4,
-      keepaliveS: 10,
-      deviceId: name,
-      root: `edge/${name}`,
-      batchMaxSamples: 10,
-      batchMaxDelayMs: 20,
-      inflightBatches: 2,
-      outbox,
-      logger: testLogger(),
-      clock: Date.now,
-    });
+    const u = new MqttUplink(uplinkOptions(broker?.url ?? "", name, outbox, { username, password }));
     open.push({ uplink: u, outbox });
     u.start();
     outbox.append("telemetry", [{ ts: 1, json: '{"point":"p","ts":1,"value":1,"quality":"good"}' }]);

@@ -8,8 +8,8 @@ import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { MqttUplink, type MqttUplinkOptions } from "../../edge/uplink/mqtt-uplink.js";
 import { telemetryBatchSchema } from "../../edge/uplink/batch.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { uplinkOptions } from "../helpers/uplink.js";
 
 describe("MQTT 5 and persistent sessions against Mosquitto", () => {
   let broker: TestBroker;
@@ -30,21 +30,7 @@ describe("MQTT 5 and persistent sessions against Mosquitto", () => {
   });
 
   function uplink(extra: Partial<MqttUplinkOptions>): MqttUplink {
-    const u = new MqttUplink({
-      url: broker.url,
-      clientId: "edge-agent-v5-gw",
-      protocolVersion: 5,
-      keepaliveS: 10,
-      deviceId: "v5-gw",
-      root: "edge/v5-gw",
-      batchMaxSamples: 100,
-      batchMaxDelayMs: 20,
-      inflightBatches: 4,
-      outbox,
-      logger: testLogger(),
-      clock: Date.now,
-      ...extra,
-    });
+    const u = new MqttUplink(uplinkOptions(broker.url, "v5-gw", outbox, { protocolVersion: 5, batchMaxSamples: 100, inflightBatches: 4, ...extra }));
     uplinks.push(u);
     u.start();
     return u;

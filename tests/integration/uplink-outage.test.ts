@@ -8,8 +8,8 @@ import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { telemetryBatchSchema } from "../../edge/uplink/batch.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { uplinkOptions } from "../helpers/uplink.js";
 
 /**
  * A broker outage under a steady load: the producer keeps storing while the broker is down and after
@@ -44,21 +44,7 @@ describe("broker outage under load", () => {
   });
 
   function startUplink(extra: Partial<ConstructorParameters<typeof MqttUplink>[0]> = {}) {
-    uplink = new MqttUplink({
-      url: broker.url,
-      clientId: "edge-agent-outage-gw",
-      protocolVersion: 4,
-      keepaliveS: 10,
-      deviceId: "outage-gw",
-      root: "edge/outage-gw",
-      batchMaxSamples: 500,
-      batchMaxDelayMs: 20,
-      inflightBatches: 4,
-      outbox,
-      logger: testLogger(),
-      clock: Date.now,
-      ...extra,
-    });
+    uplink = new MqttUplink(uplinkOptions(broker.url, "outage-gw", outbox, { batchMaxSamples: 500, inflightBatches: 4, ...extra }));
     uplink.start();
   }
 

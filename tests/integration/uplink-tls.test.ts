@@ -7,8 +7,8 @@ import mqtt from "mqtt";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
 import { findMosquitto, startMosquitto, type MosquittoBroker } from "../../simulators/broker/mosquitto.js";
-import { testLogger } from "../helpers/logger.js";
 import { waitFor } from "../helpers/ports.js";
+import { uplinkOptions } from "../helpers/uplink.js";
 
 /** Certificates made for this test only: a CA, a broker certificate for 127.0.0.1 and a client certificate. */
 function makePki(dir: string, name: string): void {
@@ -48,21 +48,7 @@ describe("MQTT uplink over TLS and mutual TLS (Mosquitto with test certificates)
 
   function uplink(tls: { ca?: Buffer; cert?: Buffer; key?: Buffer }, n: number) {
     const outbox = new SqliteOutbox({ path: join(dir, `edge-${n}.db`), maxRows: 1000, maxAgeMs: 0, synchronous: "normal" });
-    const u = new MqttUplink({
-      url: `mqtts://127.0.0.1:${broker.port}`,
-      clientId: `tls-gw-${n}`,
-      tls: { ...tls, rejectUnauthorized: true },
-      protocolVersion: 4,
-      keepaliveS: 10,
-      deviceId: `tls-gw-${n}`,
-      root: `edge/tls-gw-${n}`,
-      batchMaxSamples: 10,
-      batchMaxDelayMs: 20,
-      inflightBatches: 2,
-      outbox,
-      logger: testLogger(),
-      clock: Date.now,
-    });
+    const u = new MqttUplink(uplinkOptions(`mqtts://127.0.0.1:${broker.port}`, `tls-gw-${n}`, outbox, { tls: { ...tls, rejectUnauthorized: true } }));
     return { u, outbox };
   }
 
