@@ -123,6 +123,13 @@ check_node() {
   [[ "$major" =~ ^[0-9]+$ && "$major" -ge 20 ]] || die "Node.js $version at $NODE is too old: edge-agent needs Node.js 20 or newer (install Node 20 LTS, or name one with --node PATH)"
 }
 
+# The unit is Type=notify with a watchdog: without systemd-notify(1) (part of systemd) it would never
+# report ready and systemd would restart it forever. A test root has no systemd: not checked there.
+check_systemd() {
+  [[ -n "$ROOT" ]] && return 0
+  command -v systemd-notify >/dev/null || die "systemd-notify not found: the edge-agent unit needs systemd (>= 246) to run as a service"
+}
+
 # lookup DB NAME FIELD: a field of /etc/passwd or /etc/group below the prefix (getent on the real system, so NSS users count).
 lookup() {
   if [[ -z "$ROOT" ]]; then
@@ -309,7 +316,11 @@ Wants=network-online.target
 After=network-online.target
 
 [Service]
-Type=simple
+# Type=notify: the supervisor reports READY=1 and its state (systemctl status) through
+# systemd-notify(1), a child process, hence NotifyAccess=all (systemd >= 246 waits for such a
+# message to be processed, so it is attributed to this unit). The agent itself gets no notify socket.
+Type=notify
+NotifyAccess=all
 User=$EA_USER
 Group=$EA_USER
 SupplementaryGroups=dialout
@@ -322,8 +333,9 @@ Restart=always
 RestartSec=2
 KillMode=control-group
 TimeoutStopSec=30
-# No WatchdogSec: the supervisor does not send sd_notify WATCHDOG=1, so a watchdog would kill a
-# healthy service; it watches the agent's health over IPC instead.
+# The supervisor pings the watchdog every 30 s while its loop turns and it can keep an agent
+# running (it kills and restarts a hung agent itself); silence for 60 s and systemd restarts all.
+WatchdogSec=60s
 
 # Hardening. Writable: the install root (OTA unpacks releases and switches current) and the data.
 # Not PrivateDevices (serial ports in /dev must stay reachable) and not MemoryDenyWriteExecute
@@ -371,6 +383,7 @@ do_install() {
   [[ "$RELEASE" == *.tar.gz ]] || die "--release must name a .tar.gz release archive"
   require_root
   check_node
+  check_systemd
   verify_release
   if [[ "$CREATE_USER" -eq 1 ]]; then ensure_user; fi
   resolve_ids

@@ -24,6 +24,13 @@ export interface SupervisorOptions {
    * this breaks a healthy run: a release that reported once and then hung is not committed.
    */
   healthIntervalMs?: number;
+  /**
+   * With no update under test, an agent that sent no health report for this long is hung (a blocked
+   * event loop handles no signal either): it is killed and restarted (default 30 s).
+   */
+  hangTimeoutMs?: number;
+  /** The same before an agent's first report: start-up (config, provisioning) may take a while (default 120 s). */
+  startGraceMs?: number;
   /** Restart delay after a crash when no update runs: doubles per crash up to maxRestartBackoffMs. */
   restartBackoffMs?: number;
   maxRestartBackoffMs?: number;
@@ -71,6 +78,10 @@ export class Supervisor {
   private watchdogTimer: NodeJS.Timeout | null = null;
   private lastHealth: AgentHealthMessage | null = null;
   private lastHealthAt = 0;
+  /** Checks the running agent still reports health (normal mode; testing has its health window). */
+  private livenessTimer: NodeJS.Timeout | null = null;
+  /** When a hung agent was sent SIGKILL; null when none is waiting to die. */
+  private killedHungAt: number | null = null;
   /** Serialises switch, commit and rollback: they each rewrite `current` and the state file. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -136,9 +147,28 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.mode = "stopping";
     for (const t of this.timers) clearTimeout(t);
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
     this.clearTestTimers();
     await this.chain.catch(() => undefined);
     await this.stopChild();
+  }
+
+  /**
+   * Why this supervisor cannot get the agent running again by itself, or null. The systemd watchdog
+   * is pinged only while this is null, so systemd restarts the whole service (every process of the
+   * unit) as the last resort: an agent that a SIGKILL did not end within the hang timeout (stuck in
+   * the kernel, e.g. on a failing SD card).
+   */
+  stuck(): string | null {
+    if (this.killedHungAt === null || this.child === null) return null;
+    const waited = Date.now() - this.killedHungAt;
+    if (waited < this.hangTimeoutMs) return null;
+    return `the hung agent (pid ${this.child.pid}) has not exited ${Math.round(waited / 1000)} s after SIGKILL`;
+  }
+
+  get hangTimeoutMs(): number {
+    return this.options.hangTimeoutMs ?? 30_000;
   }
 
   agentPid(): number | undefined {
@@ -174,6 +204,8 @@ export class Supervisor {
     this.child = child;
     this.startedAt = Date.now();
     this.lastHealth = null;
+    this.killedHungAt = null;
+    this.watchLiveness(child);
     const version = this.layout.currentVersion("agent");
     this.log.info({ pid: child.pid, version, testing: mode === "testing" }, "agent started");
     if (child.pid !== undefined) this.options.onAgentStart?.({ pid: child.pid, version, testing: mode === "testing" });
@@ -184,9 +216,34 @@ export class Supervisor {
       else void this.serial(() => this.onSwitchRequest());
     });
     child.on("exit", (code, signal) => {
-      if (this.child === child) this.child = null;
+      if (this.child === child) {
+        this.child = null;
+        this.killedHungAt = null;
+        if (this.livenessTimer) clearInterval(this.livenessTimer);
+        this.livenessTimer = null;
+      }
       this.onExit(child, code, signal);
     });
+  }
+
+  /**
+   * Normal mode: an agent silent for hangTimeoutMs (startGraceMs before its first report) is killed
+   * with SIGKILL, since a blocked event loop never handles SIGTERM; its exit restarts it as a crash.
+   */
+  private watchLiveness(child: ChildProcess): void {
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    const every = Math.max(50, Math.min(5000, Math.floor(this.hangTimeoutMs / 4)));
+    this.livenessTimer = setInterval(() => {
+      if (this.mode !== "normal" || this.child !== child || this.killedHungAt !== null) return;
+      const since = this.lastHealth ? this.lastHealthAt : this.startedAt;
+      const limit = this.lastHealth ? this.hangTimeoutMs : (this.options.startGraceMs ?? 120_000);
+      const silentMs = Date.now() - since;
+      if (silentMs < limit) return;
+      this.log.error({ pid: child.pid, silentMs, reported: this.lastHealth !== null }, "AGENT HUNG: no health report; killing it (SIGKILL) to restart it");
+      this.killedHungAt = Date.now();
+      child.kill("SIGKILL");
+    }, every);
+    this.livenessTimer.unref();
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -388,4 +388,17 @@ describe("OTA supervisor and restarts", () => {
     expect(second.version).toBe("1.0.0");
     expect(StateStore.read(join(s.root, "ota", "state.json"))).toBeNull(); // no update was ever written
   });
+
+  it("with no update running, a hung agent (no health reports) is killed and restarted", async () => {
+    const s = setup();
+    rmSync(s.root, { recursive: true, force: true });
+    installBase(s.root, "1.0.0", "hang");
+    const d = supervise(s, { OTA_HANG_TIMEOUT_MS: "600" });
+    const first = await d.waitMessage((m) => m.type === "agent", "the agent");
+    // The fake blocks its event loop for 20 s after one report: only the supervisor's SIGKILL ends it sooner.
+    const second = await d.waitMessage((m) => m.type === "agent" && m.pid !== first.pid, "a restarted agent", 8000);
+    expect(alive(first.pid!)).toBe(false);
+    expect(second.testing).toBe(false);
+    await waitFor("the restarted agent to log its start", () => starts(s).length >= 2 || undefined, 5000);
+  });
 });

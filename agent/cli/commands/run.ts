@@ -70,9 +70,17 @@ Options:
       logger.fatal({ err: errorMessage(err) }, "the agent could not start");
       return EXIT.failed;
     }
-    guards.installShutdownHandlers({ logger, stop: () => runtime.stop() });
+    // Run directly by systemd as a Type=notify service (under `edge-agent supervise` the supervisor
+    // speaks to systemd instead and these variables are not passed on).
+    const { SystemdNotifier } = await import("../../systemd/notify.js");
+    const systemd = SystemdNotifier.fromEnv(process.env, logger);
+    guards.installShutdownHandlers({ logger, stop: async () => void (await Promise.all([systemd?.stopping(), runtime.stop()])) });
     const status = runtime.status();
     logger.info({ version: VERSION, deviceId: runtime.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
+    if (systemd) {
+      await systemd.ready(`running ${VERSION}: ${status.drivers.length} devices`);
+      systemd.startWatchdog();
+    }
     if (process.send) {
       const ready: AgentReadyMessage = {
         type: "ready",

@@ -17,6 +17,10 @@ switches back to the previous release and records why. A committed config bundle
 (DIR/config-current/config.yaml) replaces --config.
 
 Run it from a fixed copy outside DIR/releases (see agent/ota/README.md), under systemd.
+An agent that stops reporting health for 30 s (120 s before its first report) is hung: it is killed
+and restarted. Started by systemd as a Type=notify service, it reports READY=1 and its state
+(systemctl status) and pings the watchdog (WatchdogSec=, NotifyAccess=all) while it can keep an agent
+running; the agent does not inherit systemd's notify variables.
 
 Options:
       --install-root DIR    install root (releases/, current, ota/)
@@ -42,21 +46,40 @@ Options:
     if (healthWindowMs !== undefined && healthyForMs !== undefined && healthyForMs >= healthWindowMs) throw new UsageError("--healthy-for must be shorter than --health-window");
     // Loaded once here, before anything runs: supervisor.ts imports the rest statically, so nothing is
     // loaded later from a folder that an update may have changed.
-    const [{ createLogger }, { Supervisor }] = await Promise.all([import("../../log.js"), import("../../supervisor/supervisor.js")]);
+    const [{ createLogger }, { Supervisor }, { SystemdNotifier, withoutNotifyEnv }] = await Promise.all([
+      import("../../log.js"),
+      import("../../supervisor/supervisor.js"),
+      import("../../systemd/notify.js"),
+    ]);
     const logger = createLogger({ level: parseLogLevel(values["log-level"]) ?? "info", name: "supervisor" });
-    const supervisor = new Supervisor({ installRoot, configFile, healthWindowMs, healthyForMs, logger });
+    const systemd = SystemdNotifier.fromEnv(process.env, logger);
+    const supervisor = new Supervisor({
+      installRoot,
+      configFile,
+      healthWindowMs,
+      healthyForMs,
+      logger,
+      env: withoutNotifyEnv(process.env),
+      onAgentStart: ({ pid, version, testing }) => void systemd?.status(`agent ${version ?? "?"} running (pid ${pid})${testing ? ", an update under test" : ""}`),
+    });
     if (!existsSync(supervisor.layout.agentMain)) {
       process.stderr.write(`edge-agent supervise: ${supervisor.layout.agentMain} does not exist; install a release first (releases/<version>/ and a current link)\n`);
       return EXIT.failed;
     }
     await supervisor.start();
+    if (systemd) {
+      const pid = supervisor.agentPid();
+      await systemd.ready(pid === undefined ? "supervising (agent not running yet)" : `agent ${supervisor.layout.currentVersion("agent") ?? "?"} running (pid ${pid})`);
+      systemd.startWatchdog(() => supervisor.stuck());
+      logger.info({ watchdogIntervalMs: systemd.watchdogIntervalMs }, "reported ready to systemd");
+    }
     return new Promise<number>((resolveExit) => {
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) process.exit(130);
         stopping = true;
         logger.info({ signal }, "stopping the agent and the supervisor");
-        supervisor.stop().then(
+        Promise.all([systemd?.stopping(), supervisor.stop()]).then(
           () => resolveExit(EXIT.ok),
           () => resolveExit(EXIT.failed),
         );
