@@ -6,7 +6,7 @@
  * sockets created by net.connect / new net.Socket take that option; net.createServer has none, so an
  * accepted socket pays, per read, for a 64 KiB allocation shrunk to the bytes read, a new ArrayBuffer,
  * and Readable.push / 'data' / maybeReadMore. With the simulator's request-reply traffic that is one
- * read per request and about a quarter of its CPU time per request (profiled under
+ * read per request, and a sixth or so of its CPU time per request (measured with the load of
  * `npm run bench -- modbus-sim`).
  *
  * readIntoBuffer puts an accepted socket into that same mode by setting what the option sets (the
