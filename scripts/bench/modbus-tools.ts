@@ -222,7 +222,9 @@ export function startCClient(
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (errText = (errText + d).slice(-2000)));
   const result = new Promise<ClientResult>((resolve, reject) => {
     child.once("error", (e) => reject(new Error(`modbus-client could not be started: ${e.message}`)));
-    child.once("exit", (code, signal) => {
+    // 'close', not 'exit': 'exit' can come before the last of stdout has been read (seen on a loaded
+    // machine as "exited (0) without a result").
+    child.once("close", (code, signal) => {
       let parsed: ClientResult | null = null;
       try {
         parsed = JSON.parse(out.trim().split("\n").pop() ?? "") as ClientResult;

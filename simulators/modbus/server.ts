@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
 import { encodeFrame, FrameReader, MBAP_HEADER_LENGTH, writeMbapHeader, type FrameHandler, type RequestFrame } from "./frames.js";
 import type { Outcome, Responder } from "./responder.js";
+import { readIntoBuffer } from "./socket-reads.js";
 
 export interface ModbusTcpServer {
   readonly host: string;
@@ -26,6 +27,12 @@ export interface ServerOptions {
   logger?: Logger | undefined;
 }
 
+/**
+ * Receive buffer shared by every connection (readIntoBuffer): each chunk is parsed and answered
+ * before the next read, and FrameReader copies a trailing partial frame out of it.
+ */
+const RECEIVE_BUFFER_BYTES = 64 * 1024;
+
 /** How often a listener that could not get its port back tries again. */
 const RELISTEN_RETRY_MS = 200;
 
@@ -41,6 +48,7 @@ function corruptPdu(pdu: Buffer): Buffer {
 export async function startModbusTcpServer(options: ServerOptions): Promise<ModbusTcpServer> {
   const { responder, logger } = options;
   const sockets = new Set<net.Socket>();
+  const receiveBuffer = Buffer.allocUnsafe(RECEIVE_BUFFER_BYTES);
   // The responder leaves room for the MBAP header before each reply PDU, so a reply goes out as is.
   const inPlace = responder.headroom === MBAP_HEADER_LENGTH;
 
@@ -127,7 +135,7 @@ export async function startModbusTcpServer(options: ServerOptions): Promise<Modb
       else handleFrame(transactionId, unitId, pdu);
     };
 
-    socket.on("data", (chunk: Buffer) => {
+    readIntoBuffer(socket, receiveBuffer, (chunk) => {
       const error = reader.feed(chunk, onFrame);
       if (error !== undefined && !broken) {
         broken = true;
