@@ -31,6 +31,8 @@ interface BlockRun {
 /**
  * One poll group's state. A poll runs on callbacks rather than promises (requests answer straight
  * from the receive buffer), so all it needs lives here, made once: the timer callback, the reads.
+ * The group runs on an interval timer (one Timeout for its life, not one per poll): a slot that
+ * comes while the previous cycle is still running is skipped and counted as an overrun.
  */
 interface GroupRun {
   readonly group: PollGroup;
@@ -38,10 +40,9 @@ interface GroupRun {
   /** The group's reads go out together (the connection takes several at once) rather than one after the other. */
   readonly concurrent: boolean;
   readonly fire: () => void;
+  /** The first poll's timeout, then the interval. */
   timer: NodeJS.Timeout | null;
   busy: boolean;
-  /** The clock when the cycle under way began. */
-  started: number;
   samples: Sample[];
   /** One after the other: the block being read. Together: the blocks still unanswered. */
   step: number;
@@ -96,7 +97,7 @@ export class ModbusDriver implements Driver {
     );
     // Connection failures are handled inside the poll loop, so start never throws for an unreachable
     // device: the agent must come up even when a PLC is switched off.
-    for (const run of this.runs) this.schedule(run, 0);
+    for (const run of this.runs) this.schedule(run);
   }
 
   async stop(): Promise<void> {
@@ -151,13 +152,9 @@ export class ModbusDriver implements Driver {
       group,
       blocks: [],
       concurrent: group.blocks.length > 1 && link.maxInFlight > 1,
-      fire: () => {
-        run.timer = null;
-        this.cycle(run);
-      },
+      fire: () => this.cycle(run),
       timer: null,
       busy: false,
-      started: 0,
       samples: [],
       step: 0,
     };
@@ -170,9 +167,13 @@ export class ModbusDriver implements Driver {
     return run;
   }
 
-  private schedule(run: GroupRun, delayMs: number): void {
-    if (this.stopped) return;
-    run.timer = setTimeout(run.fire, delayMs);
+  /** The first poll right after start, then one every pollMs. */
+  private schedule(run: GroupRun): void {
+    run.timer = setTimeout(() => {
+      if (this.stopped) return;
+      run.timer = setInterval(run.fire, run.group.pollMs);
+      run.fire();
+    }, 0);
   }
 
   /** One poll of a group; a cycle that outlasts its interval skips the slots it missed (counted), never piles up. */
@@ -183,7 +184,6 @@ export class ModbusDriver implements Driver {
       return;
     }
     run.busy = true;
-    run.started = this.ctx.clock();
     this.stats.counters.polls++;
     const link = this.link;
     if (link && this.state === "connected" && link.isOpen) {
@@ -206,12 +206,7 @@ export class ModbusDriver implements Driver {
   }
 
   private endCycle(run: GroupRun): void {
-    if (!run.busy) return;
     run.busy = false;
-    const pollMs = run.group.pollMs;
-    const elapsed = this.ctx.clock() - run.started;
-    if (elapsed > pollMs) this.stats.counters.overruns += Math.floor(elapsed / pollMs);
-    this.schedule(run, pollMs - (elapsed % pollMs));
   }
 
   private async ensureConnected(): Promise<boolean> {
