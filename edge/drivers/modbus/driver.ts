@@ -31,8 +31,9 @@ interface BlockRun {
 /**
  * One poll group's state. A poll runs on callbacks rather than promises (requests answer straight
  * from the receive buffer), so all it needs lives here, made once: the timer callback, the reads.
- * The group runs on an interval timer (one Timeout for its life, not one per poll): a slot that
- * comes while the previous cycle is still running is skipped and counted as an overrun.
+ * The group polls on a fixed grid of pollMs slots from its start, so a late timer (a busy event loop)
+ * does not push the following polls back; a slot that comes while the previous cycle is still
+ * running, or that the event loop was too busy to fire at all, is skipped and counted as an overrun.
  */
 interface GroupRun {
   readonly group: PollGroup;
@@ -40,8 +41,10 @@ interface GroupRun {
   /** The group's reads go out together (the connection takes several at once) rather than one after the other. */
   readonly concurrent: boolean;
   readonly fire: () => void;
-  /** The first poll's timeout, then the interval. */
+  /** The timeout of the next slot. */
   timer: NodeJS.Timeout | null;
+  /** performance.now() of the next slot. */
+  nextSlot: number;
   busy: boolean;
   samples: Sample[];
   /** One after the other: the block being read. Together: the blocks still unanswered. */
@@ -155,8 +158,9 @@ export class ModbusDriver implements Driver {
       group,
       blocks: [],
       concurrent: group.blocks.length > 1 && link.maxInFlight > 1,
-      fire: () => this.cycle(run),
+      fire: () => this.slot(run),
       timer: null,
+      nextSlot: 0,
       busy: false,
       samples: NO_SAMPLES,
       step: 0,
@@ -172,11 +176,25 @@ export class ModbusDriver implements Driver {
 
   /** The first poll right after start, then one every pollMs. */
   private schedule(run: GroupRun): void {
-    run.timer = setTimeout(() => {
-      if (this.stopped) return;
-      run.timer = setInterval(run.fire, run.group.pollMs);
-      run.fire();
-    }, 0);
+    run.nextSlot = performance.now();
+    run.timer = setTimeout(run.fire, 0);
+  }
+
+  /** A slot of the group's grid: arms the next one, then polls (or counts the overrun). */
+  private slot(run: GroupRun): void {
+    if (this.stopped) return;
+    const pollMs = run.group.pollMs;
+    const now = performance.now();
+    run.nextSlot += pollMs;
+    if (run.nextSlot < now) {
+      // Whole slots went by before the timer could fire: they were not polled.
+      const missed = Math.ceil((now - run.nextSlot) / pollMs);
+      this.stats.counters.overruns += missed;
+      run.nextSlot += missed * pollMs;
+    }
+    // Whole milliseconds: Node keeps one timer list per duration.
+    run.timer = setTimeout(run.fire, Math.max(1, Math.round(run.nextSlot - now)));
+    this.cycle(run);
   }
 
   /** One poll of a group; a cycle that outlasts its interval skips the slots it missed (counted), never piles up. */
