@@ -85,7 +85,7 @@ function writeDrivers(out: PromText, s: AgentStatus): void {
       x.latencyMs ? ([["0.5", x.latencyMs.p50], ["0.95", x.latencyMs.p95], ["0.99", x.latencyMs.p99]] as const).map(([q, v]): MetricSample => [{ device: x.id, quantile: q }, v]) : [],
     ),
   );
-  out.family("edge_driver_overruns_total", "counter", "Poll cycles skipped because the previous one was still running.", d.map((x) => [{ device: x.id }, x.counters.overruns]));
+  out.family("edge_driver_overruns_total", "counter", "Poll cycles skipped: the previous one was still running, or the event loop was too busy to poll on time.", d.map((x) => [{ device: x.id }, x.counters.overruns]));
 }
 
 /**

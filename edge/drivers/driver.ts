@@ -14,7 +14,7 @@ export interface DriverCounters {
   errors: number;
   /** Samples handed to the sink (good and bad). */
   samples: number;
-  /** Poll cycles skipped because the previous one was still running. */
+  /** Poll cycles skipped: the previous one was still running, or the event loop was too busy to poll on time. */
   overruns: number;
 }
 

@@ -6,13 +6,53 @@ import { LatencyWindow } from "../latency.js";
 import { DriverStats } from "../driver-stats.js";
 import type { ModbusDeviceConfig, ModbusPointConfig } from "./config.js";
 import { planPolls, type PollGroup, type ReadBlock } from "./plan.js";
-import { classifyModbusError, type ModbusErrorKind } from "./errors.js";
-import { createLink, linkKey, type ModbusClient, type ModbusLink } from "./link.js";
+import { classifyModbusError, type ClassifiedError, type ModbusErrorKind } from "./errors.js";
+import { createLink, linkKey, type ModbusLink } from "./link.js";
 import { decodeBlock } from "./decode-block.js";
 import { writePoint } from "./write.js";
 
-type ReadResult = { ok: true; data: ReadonlyArray<number | boolean> } | { ok: false; kind: ModbusErrorKind; message: string };
-type BlockReader = (client: ModbusClient) => Promise<{ data: ReadonlyArray<number | boolean> }>;
+type Values = ReadonlyArray<number | boolean>;
+
+/** One block's read as the driver repeats it every poll: the link's request, made once, and this poll's progress. */
+interface BlockRun {
+  readonly block: ReadBlock;
+  /** Sends the read again; the outcome comes back through `answered`. */
+  send: () => void;
+  attempt: number;
+  /** performance.now() when the current attempt left (request latency). */
+  sentAt: number;
+  /** The clock when the block's read began: its samples' timestamp. */
+  ts: number;
+  /** Concurrent polls only: each block's outcome, kept until the whole group has answered. */
+  values: Values | null;
+  failure: ClassifiedError | null;
+}
+
+/**
+ * One poll group's state. A poll runs on callbacks rather than promises (requests answer straight
+ * from the receive buffer), so all it needs lives here, made once: the timer callback, the reads.
+ * The group polls on a fixed grid of pollMs slots from its start, so a late timer (a busy event loop)
+ * does not push the following polls back; a slot that comes while the previous cycle is still
+ * running, or that the event loop was too busy to fire at all, is skipped and counted as an overrun.
+ */
+interface GroupRun {
+  readonly group: PollGroup;
+  readonly blocks: BlockRun[];
+  /** The group's reads go out together (the connection takes several at once) rather than one after the other. */
+  readonly concurrent: boolean;
+  readonly fire: () => void;
+  /** The timeout of the next slot. */
+  timer: NodeJS.Timeout | null;
+  /** performance.now() of the next slot. */
+  nextSlot: number;
+  busy: boolean;
+  samples: Sample[];
+  /** One after the other: the block being read. Together: the blocks still unanswered. */
+  step: number;
+}
+
+/** What a group holds between cycles (pollGroup starts each cycle with a fresh array). */
+const NO_SAMPLES: Sample[] = [];
 
 /**
  * A Modbus device over TCP, RTU or RTU-over-TCP. Each poll group (points sharing an interval) runs on
@@ -28,12 +68,9 @@ export class ModbusDriver implements Driver {
   private readonly pointsById: Map<string, ModbusPointConfig>;
   private readonly backoff = new Backoff();
   private readonly latency = new LatencyWindow();
-  /** The request function of each read block, made once: a poll only replays them. */
-  private readonly readers = new Map<ReadBlock, BlockReader>();
+  private runs: GroupRun[] = [];
   private state: ConnectionState = "disconnected";
   private sink: SampleSink | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly busy = new Set<PollGroup>();
   private stopped = false;
   private nextConnectAt = 0;
   private unreachableLogged = false;
@@ -50,7 +87,6 @@ export class ModbusDriver implements Driver {
     this.stats = new DriverStats<ModbusErrorKind>(["timeout", "exception", "crc", "corrupt", "connection", "other"], ctx.clock, ctx.logger);
     this.groups = planPolls(config.points, config);
     this.pointsById = new Map(config.points.map((p) => [p.id, p]));
-    for (const group of this.groups) for (const block of group.blocks) this.readers.set(block, readerFor(block));
   }
 
   async start(sink: SampleSink): Promise<void> {
@@ -59,6 +95,7 @@ export class ModbusDriver implements Driver {
     const shared = this.ctx.shared.acquire(linkKey(this.config), () => createLink(this.config), (l: ModbusLink) => l.close());
     this.link = shared.value;
     this.releaseLink = shared.release;
+    this.runs = this.groups.map((g) => this.newRun(g, shared.value));
     const requests = this.groups.reduce((n, g) => n + g.blocks.length, 0);
     this.ctx.logger.info(
       { endpoint: this.endpoint(), points: this.config.points.length, requests, intervals: this.groups.map((g) => g.pollMs) },
@@ -66,13 +103,15 @@ export class ModbusDriver implements Driver {
     );
     // Connection failures are handled inside the poll loop, so start never throws for an unreachable
     // device: the agent must come up even when a PLC is switched off.
-    for (const group of this.groups) this.schedule(group, 0);
+    for (const run of this.runs) this.schedule(run);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    for (const run of this.runs) {
+      if (run.timer !== null) clearTimeout(run.timer);
+      run.timer = null;
+    }
     await this.releaseLink?.();
     this.releaseLink = null;
     this.state = "stopped";
@@ -114,38 +153,84 @@ export class ModbusDriver implements Driver {
     return `${where} unit ${this.config.unitId}`;
   }
 
-  private schedule(group: PollGroup, delayMs: number): void {
+  private newRun(group: PollGroup, link: ModbusLink): GroupRun {
+    const run: GroupRun = {
+      group,
+      blocks: [],
+      concurrent: group.blocks.length > 1 && link.maxInFlight > 1,
+      fire: () => this.slot(run),
+      timer: null,
+      nextSlot: 0,
+      busy: false,
+      samples: NO_SAMPLES,
+      step: 0,
+    };
+    const { unitId, timeoutMs } = this.config;
+    for (const block of group.blocks) {
+      const b: BlockRun = { block, send: () => undefined, attempt: 0, sentAt: 0, ts: 0, values: null, failure: null };
+      b.send = link.repeatedRead(unitId, timeoutMs, block.table, block.start, block.count, (err, values) => this.answered(run, b, err, values));
+      run.blocks.push(b);
+    }
+    return run;
+  }
+
+  /** The first poll right after start, then one every pollMs. */
+  private schedule(run: GroupRun): void {
+    run.nextSlot = performance.now();
+    run.timer = setTimeout(run.fire, 0);
+  }
+
+  /** A slot of the group's grid: arms the next one, then polls (or counts the overrun). */
+  private slot(run: GroupRun): void {
     if (this.stopped) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.cycle(group);
-    }, delayMs);
-    this.timers.add(timer);
+    const pollMs = run.group.pollMs;
+    const now = performance.now();
+    run.nextSlot += pollMs;
+    if (run.nextSlot < now) {
+      // Whole slots went by before the timer could fire: they were not polled.
+      const missed = Math.ceil((now - run.nextSlot) / pollMs);
+      this.stats.counters.overruns += missed;
+      run.nextSlot += missed * pollMs;
+    }
+    // Whole milliseconds: Node keeps one timer list per duration.
+    run.timer = setTimeout(run.fire, Math.max(1, Math.round(run.nextSlot - now)));
+    this.cycle(run);
   }
 
   /** One poll of a group; a cycle that outlasts its interval skips the slots it missed (counted), never piles up. */
-  private async cycle(group: PollGroup): Promise<void> {
+  private cycle(run: GroupRun): void {
     if (this.stopped) return;
-    if (this.busy.has(group)) {
+    if (run.busy) {
       this.stats.counters.overruns++;
       return;
     }
-    this.busy.add(group);
-    const started = this.ctx.clock();
+    run.busy = true;
     this.stats.counters.polls++;
-    try {
-      const link = this.link;
-      if (link && this.state === "connected" && link.isOpen) await this.pollGroup(group);
-      else if (await this.ensureConnected()) await this.pollGroup(group);
-    } catch (err) {
-      // pollGroup handles its own errors; anything reaching here is a bug, which must not kill the loop.
-      this.stats.countError("other", errorMessage(err));
-    } finally {
-      this.busy.delete(group);
-      const elapsed = this.ctx.clock() - started;
-      if (elapsed > group.pollMs) this.stats.counters.overruns += Math.floor(elapsed / group.pollMs);
-      this.schedule(group, group.pollMs - (elapsed % group.pollMs));
+    const link = this.link;
+    if (link && this.state === "connected" && link.isOpen) {
+      try {
+        this.pollGroup(run);
+      } catch (err) {
+        this.cycleFailed(run, err);
+      }
+    } else {
+      this.ensureConnected()
+        .then((ok) => (ok ? this.pollGroup(run) : this.endCycle(run)))
+        .catch((err: unknown) => this.cycleFailed(run, err));
     }
+  }
+
+  /** A bug somewhere in a poll: counted, and it must not kill the loop. */
+  private cycleFailed(run: GroupRun, err: unknown): void {
+    this.stats.countError("other", errorMessage(err));
+    this.endCycle(run);
+  }
+
+  private endCycle(run: GroupRun): void {
+    run.busy = false;
+    // Delivered: let go of them, or every device's last batch would survive into the next
+    // young-generation collection and be copied there (hundreds of devices, 125 samples each).
+    run.samples = NO_SAMPLES;
   }
 
   private async ensureConnected(): Promise<boolean> {
@@ -184,60 +269,95 @@ export class ModbusDriver implements Driver {
     this.emitBad(this.config.points, `disconnected: ${reason}`);
   }
 
-  private async pollGroup(group: PollGroup): Promise<void> {
-    const samples: Sample[] = [];
-    const blocks = group.blocks;
-    if (blocks.length > 1 && (this.link?.maxInFlight ?? 1) > 1) {
+  private pollGroup(run: GroupRun): void {
+    run.samples = [];
+    if (run.concurrent) {
       // The connection takes several requests at once: send the group's reads together.
       const ts = this.ctx.clock();
-      const results = await Promise.all(blocks.map((b) => this.readBlock(b)));
-      for (let i = 0; i < blocks.length; i++) if (!this.take(blocks[i]!, results[i]!, ts, samples)) return;
-    } else {
-      for (const block of blocks) {
-        const ts = this.ctx.clock();
-        if (!this.take(block, await this.readBlock(block), ts, samples)) return;
+      run.step = run.blocks.length;
+      for (const b of run.blocks) {
+        b.ts = ts;
+        b.values = null;
+        b.failure = null;
+        this.readBlock(b);
       }
+    } else {
+      run.step = 0;
+      this.readNext(run);
     }
-    this.deliver(samples);
+  }
+
+  private readNext(run: GroupRun): void {
+    const b = run.blocks[run.step]!;
+    b.ts = this.ctx.clock();
+    this.readBlock(b);
+  }
+
+  private readBlock(b: BlockRun): void {
+    b.attempt = 0;
+    this.send(b);
+  }
+
+  private send(b: BlockRun): void {
+    this.stats.counters.requests++;
+    b.sentAt = performance.now();
+    b.send();
+  }
+
+  /** One read's outcome, with retries for lost or garbled frames; exceptions and broken links are not retried. */
+  private answered(run: GroupRun, b: BlockRun, err: unknown, values: Values | null): void {
+    try {
+      if (values !== null) {
+        this.latency.record(performance.now() - b.sentAt);
+        this.blockDone(run, b, values, null);
+        return;
+      }
+      const c = classifyModbusError(err);
+      this.stats.countError(c.kind, c.message);
+      if (c.retryable && b.attempt < this.config.retries && !this.stopped) {
+        b.attempt++;
+        this.send(b);
+        return;
+      }
+      this.blockDone(run, b, null, c);
+    } catch (e) {
+      // This runs inside the client's receive path: nothing may escape into it.
+      this.cycleFailed(run, e);
+    }
+  }
+
+  private blockDone(run: GroupRun, b: BlockRun, values: Values | null, failure: ClassifiedError | null): void {
+    if (!run.concurrent) {
+      if (!this.take(b.block, values, failure, b.ts, run.samples)) return this.endCycle(run);
+      if (++run.step < run.blocks.length) return this.readNext(run);
+    } else {
+      b.values = values;
+      b.failure = failure;
+      if (--run.step > 0) return;
+      for (const x of run.blocks) if (!this.take(x.block, x.values, x.failure, x.ts, run.samples)) return this.endCycle(run);
+    }
+    this.deliver(run.samples);
+    this.endCycle(run);
   }
 
   /** Adds one block's samples (good or bad) to `samples`; false when the link died and the device went bad. */
-  private take(block: ReadBlock, result: ReadResult, ts: number, samples: Sample[]): boolean {
-    if (result.ok) {
+  private take(block: ReadBlock, values: Values | null, failure: ClassifiedError | null, ts: number, samples: Sample[]): boolean {
+    if (values !== null) {
       const from = samples.length;
-      decodeBlock(block, result.data, ts, samples);
+      decodeBlock(block, values, ts, samples);
       if (this.badPoints.size > 0) for (let i = from; i < samples.length; i++) this.badPoints.delete(samples[i]!.point);
       this.stats.lastSuccessAt = ts;
       return true;
     }
-    if (result.kind === "connection" || !this.link?.isOpen) {
+    const f = failure ?? { kind: "other" as const, message: "no answer" };
+    if (f.kind === "connection" || !this.link?.isOpen) {
       // The link died under us: report the whole device as disconnected, not block by block.
       this.deliver(samples);
-      this.markDisconnected(result.message);
+      this.markDisconnected(f.message);
       return false;
     }
-    samples.push(...this.badSamples(block.points.map((p) => p.point), ts, `${result.kind}: ${result.message}`));
+    samples.push(...this.badSamples(block.points.map((p) => p.point), ts, `${f.kind}: ${f.message}`));
     return true;
-  }
-
-  /** One read with retries for lost or garbled frames; exceptions and broken links are not retried. */
-  private async readBlock(block: ReadBlock): Promise<ReadResult> {
-    const link = this.link;
-    const reader = this.readers.get(block);
-    if (!link || !reader) return { ok: false, kind: "connection", message: "no link" };
-    for (let attempt = 0; ; attempt++) {
-      this.stats.counters.requests++;
-      const started = performance.now();
-      try {
-        const { data } = await link.run(this.config.unitId, this.config.timeoutMs, reader);
-        this.latency.record(performance.now() - started);
-        return { ok: true, data };
-      } catch (err) {
-        const c = classifyModbusError(err);
-        this.stats.countError(c.kind, c.message);
-        if (!c.retryable || attempt >= this.config.retries || this.stopped) return { ok: false, kind: c.kind, message: c.message };
-      }
-    }
   }
 
   private emitBad(points: readonly ModbusPointConfig[], reason: string): void {
@@ -258,19 +378,4 @@ export class ModbusDriver implements Driver {
     this.stats.deliver(this.sink, samples);
   }
 
-}
-
-/** The request that reads one block, by table. */
-function readerFor(block: ReadBlock): BlockReader {
-  const { start, count } = block;
-  switch (block.table) {
-    case "holding":
-      return (c) => c.readHoldingRegisters(start, count);
-    case "input":
-      return (c) => c.readInputRegisters(start, count);
-    case "coil":
-      return (c) => c.readCoils(start, count);
-    case "discrete":
-      return (c) => c.readDiscreteInputs(start, count);
-  }
 }

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type modbusSerial from "modbus-serial";
-import type { ModbusDeviceConfig } from "./config.js";
-import { ModbusTcpClient } from "./tcp-client.js";
+import type { ModbusDeviceConfig, ModbusTable } from "./config.js";
+import { ModbusTcpClient, RepeatingRead } from "./tcp-client.js";
 
 // modbus-serial is CommonJS whose typings declare an ES default export; under NodeNext the class is
 // reached as `.default` (which the package also sets at run time).
@@ -170,6 +170,33 @@ export class ModbusLink {
     return this.client.close();
   }
 
+  /**
+   * A read a poller repeats: returns the function that sends it again, each time answered through
+   * `done` (exactly once per send, possibly synchronously). On our TCP client the request is built
+   * once and answered straight from the receive buffer, without a promise; the values array it passes
+   * is then reused, so read it before the next send. Other clients go through run().
+   */
+  repeatedRead(unitId: number, timeoutMs: number, table: ModbusTable, start: number, count: number, done: ReadDone): () => void {
+    const client = this.client;
+    if (client instanceof ModbusTcpClient) {
+      let read: RepeatingRead;
+      try {
+        read = new RepeatingRead(FUNCTION_OF_TABLE[table], start, count, unitId, timeoutMs, done);
+      } catch (err) {
+        // A read that cannot be valid fails every time, as it would through run().
+        return () => done(err, null);
+      }
+      return () => client.readAgain(read);
+    }
+    const request = readerFor(table, start, count);
+    return () => {
+      this.run(unitId, timeoutMs, request).then(
+        (r) => done(null, r.data),
+        (err: unknown) => done(err, null),
+      );
+    };
+  }
+
   private start<T>(unitId: number, timeoutMs: number, request: (client: ModbusClient) => Promise<T>): Promise<T> {
     this.client.setID(unitId);
     this.client.setTimeout(timeoutMs);
@@ -194,6 +221,28 @@ export class ModbusLink {
     const go = () => this.turns.shift()?.();
     if (quiet > 0) setTimeout(go, quiet);
     else go();
+  }
+}
+
+/**
+ * How a repeated read ends each time: its values, or (values null) the error as the client threw it,
+ * which may be anything from modbus-serial: the driver classifies it by its fields.
+ */
+export type ReadDone = (err: unknown, values: ReadonlyArray<number | boolean> | null) => void;
+
+const FUNCTION_OF_TABLE = { coil: 1, discrete: 2, holding: 3, input: 4 } as const satisfies Record<ModbusTable, 1 | 2 | 3 | 4>;
+
+/** The request that reads `count` registers or bits of `table` from `start`. */
+function readerFor(table: ModbusTable, start: number, count: number): (c: ModbusClient) => Promise<{ data: ReadonlyArray<number | boolean> }> {
+  switch (table) {
+    case "holding":
+      return (c) => c.readHoldingRegisters(start, count);
+    case "input":
+      return (c) => c.readInputRegisters(start, count);
+    case "coil":
+      return (c) => c.readCoils(start, count);
+    case "discrete":
+      return (c) => c.readDiscreteInputs(start, count);
   }
 }
 

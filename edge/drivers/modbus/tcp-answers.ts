@@ -40,16 +40,12 @@ interface SentRequest {
 }
 
 /**
- * Checks one answer PDU (at `rx[at]`, `pduLength` bytes) against the request it answers and decodes it.
- * Returns the result, a ModbusRequestError for an exception answer, or a string saying why the answer
- * is malformed (wrong function, byte count that does not fit the quantity, a write that is not echoed).
+ * Checks one answer PDU (at `rx[at]`, `pduLength` bytes) against the request it answers, without
+ * decoding it: null when it fits, a ModbusRequestError for an exception answer, or a string saying why
+ * the answer is malformed (wrong function, byte count that does not fit the quantity, a write that is
+ * not echoed).
  */
-export function parseAnswer(
-  p: SentRequest,
-  rx: Buffer,
-  at: number,
-  pduLength: number,
-): ReadBitsResult | ReadRegistersResult | WriteResult | ModbusRequestError | string {
+export function answerProblem(p: SentRequest, rx: Buffer, at: number, pduLength: number): ModbusRequestError | string | null {
   const fc = rx[at]!;
   if (fc === (p.fc | 0x80)) {
     if (pduLength !== 2) return `exception answer of ${pduLength} bytes instead of 2`;
@@ -63,9 +59,7 @@ export function parseAnswer(
       const bytes = rx[at + 1]!;
       const expected = (p.quantity + 7) >> 3;
       if (bytes !== expected || pduLength !== 2 + bytes) return `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} bits, expected ${expected}`;
-      const data = new Array<boolean>(p.quantity);
-      for (let i = 0; i < p.quantity; i++) data[i] = ((rx[at + 2 + (i >> 3)]! >> (i & 7)) & 1) === 1;
-      return { data };
+      return null;
     }
     case 3:
     case 4: {
@@ -73,9 +67,7 @@ export function parseAnswer(
       if (bytes !== 2 * p.quantity || pduLength !== 2 + bytes) {
         return `${pduLength - 2} data bytes (byte count ${bytes}) for ${p.quantity} registers, expected ${2 * p.quantity}`;
       }
-      const data = new Array<number>(p.quantity);
-      for (let i = 0, o = at + 2; i < p.quantity; i++, o += 2) data[i] = (rx[o]! << 8) | rx[o + 1]!;
-      return { data };
+      return null;
     }
     default: {
       // Writes answer with an echo: address and value or quantity (5, 6, 15, 16), and both masks (22).
@@ -84,7 +76,17 @@ export function parseAnswer(
       for (let i = 1; i <= echo; i++) {
         if (rx[at + i] !== p.frame[MBAP_HEADER + i]) return "the answer does not echo the request";
       }
-      return { address: p.address, quantity: p.quantity };
+      return null;
     }
   }
+}
+
+/**
+ * Copies the `quantity` values of a checked read answer (PDU at `rx[at]`) into `into` from index 0:
+ * bits (functions 1 and 2) as booleans, registers (3 and 4) as 0..65535.
+ */
+export function readValues(fc: number, rx: Buffer, at: number, quantity: number, into: Array<number | boolean>): void {
+  const from = at + 2;
+  if (fc <= 2) for (let i = 0; i < quantity; i++) into[i] = ((rx[from + (i >> 3)]! >> (i & 7)) & 1) === 1;
+  else for (let i = 0, o = from; i < quantity; i++, o += 2) into[i] = (rx[o]! << 8) | rx[o + 1]!;
 }

@@ -10,7 +10,7 @@ import {
   writeRegistersRequest,
   type RequestFrame,
 } from "./tcp-requests.js";
-import { functionName, parseAnswer, type ReadBitsResult, type ReadRegistersResult, type WriteResult } from "./tcp-answers.js";
+import { answerProblem, functionName, readValues, type ReadBitsResult, type ReadRegistersResult, type WriteResult } from "./tcp-answers.js";
 
 export type { ReadBitsResult, ReadRegistersResult, WriteResult } from "./tcp-answers.js";
 
@@ -44,10 +44,8 @@ export interface ModbusTcpClientOptions {
   maxInFlight?: number;
 }
 
-type Settle = (value: unknown) => void;
-
 /** One request, from the call until its answer, failure or timeout. */
-class Pending {
+abstract class Pending {
   tid = 0;
   deadline = 0;
   constructor(
@@ -57,9 +55,64 @@ class Pending {
     readonly address: number,
     readonly frame: Buffer,
     readonly timeoutMs: number,
-    readonly resolve: Settle,
-    readonly reject: (err: Error) => void,
   ) {}
+
+  /** The answer, already checked against the request: its PDU starts at `rx[at]` (read it now, `rx` is reused). */
+  abstract succeed(rx: Buffer, at: number): void;
+  abstract fail(err: Error): void;
+}
+
+type Settle = (value: unknown) => void;
+
+/** A request made through the promise API: a fresh frame, settled with a fresh result. */
+class PromisedRequest extends Pending {
+  constructor(r: RequestFrame, timeoutMs: number, readonly resolve: Settle, readonly reject: (err: Error) => void) {
+    super(r.fc, r.quantity, r.address, r.frame, timeoutMs);
+  }
+
+  succeed(rx: Buffer, at: number): void {
+    if (this.fc > 4) return this.resolve({ address: this.address, quantity: this.quantity });
+    const data = new Array<number | boolean>(this.quantity);
+    readValues(this.fc, rx, at, this.quantity, data);
+    this.resolve({ data });
+  }
+
+  fail(err: Error): void {
+    this.reject(err);
+  }
+}
+
+/** How a RepeatingRead ends each time: its values (null on failure) or the error. */
+export type RepeatingReadDone = (err: Error | null, values: ReadonlyArray<number | boolean> | null) => void;
+
+/**
+ * A read a poller sends again and again (functions 1-4, one unit id, one timeout): its frame and its
+ * values array are made once, so a poll allocates nothing for the request. `done` runs synchronously
+ * when the answer is parsed (or the request fails); the values array is overwritten by the next answer.
+ * Checked like any request: an invalid address or quantity throws here.
+ */
+export class RepeatingRead extends Pending {
+  /** Sent and not yet settled: such a read cannot be sent again. */
+  outstanding = false;
+  private readonly values: Array<number | boolean>;
+
+  constructor(fc: 1 | 2 | 3 | 4, address: number, quantity: number, unitId: number, timeoutMs: number, private readonly done: RepeatingReadDone) {
+    const r = readRequest(fc, address, quantity);
+    super(fc, quantity, address, r.frame, timeoutMs);
+    this.frame[6] = unitId;
+    this.values = new Array<number | boolean>(quantity).fill(0);
+  }
+
+  succeed(rx: Buffer, at: number): void {
+    this.outstanding = false;
+    readValues(this.fc, rx, at, this.quantity, this.values);
+    this.done(null, this.values);
+  }
+
+  fail(err: Error): void {
+    this.outstanding = false;
+    this.done(err, null);
+  }
 }
 
 /** Largest MBAP length field: unit id + a PDU of at most 253 bytes. */
@@ -224,6 +277,17 @@ export class ModbusTcpClient {
     return this.submit(() => maskWriteRequest(address, andMask, orMask)) as Promise<WriteResult>;
   }
 
+  /**
+   * Sends `read` again (with its own unit id and timeout); its outcome goes to its callback. Without a
+   * connection it fails at once, synchronously.
+   */
+  readAgain(read: RepeatingRead): void {
+    if (read.outstanding) throw new Error(`${functionName(read.fc)} at ${read.address} is still outstanding`);
+    read.outstanding = true;
+    if (!this.socket) return read.fail(this.notConnected());
+    this.enqueue(read);
+  }
+
   /** Builds the frame (a request that cannot be valid rejects without being sent) and queues it. */
   private submit(build: () => RequestFrame): Promise<unknown> {
     let r: RequestFrame;
@@ -232,24 +296,25 @@ export class ModbusTcpClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.request(r.fc, r.quantity, r.address, r.frame);
+    if (!this.socket) return Promise.reject(this.notConnected());
+    r.frame[6] = this.unitId;
+    const timeoutMs = this.timeoutMs;
+    return new Promise((resolve, reject) => this.enqueue(new PromisedRequest(r, timeoutMs, resolve, reject)));
   }
 
-  private request(fc: number, quantity: number, address: number, frame: Buffer): Promise<unknown> {
-    if (!this.socket) return Promise.reject(new ModbusRequestError("connection", `not connected to ${this.host}:${this.port}`, { code: "ENOTCONN" }));
-    frame[6] = this.unitId;
-    const timeoutMs = this.timeoutMs;
-    return new Promise((resolve, reject) => {
-      const p = new Pending(fc, quantity, address, frame, timeoutMs, resolve, reject);
-      if (this.inFlight.size < this.maxInFlight && this.waitingHead === this.waiting.length) this.send(p);
-      else this.waiting.push(p);
-    });
+  private notConnected(): ModbusRequestError {
+    return new ModbusRequestError("connection", `not connected to ${this.host}:${this.port}`, { code: "ENOTCONN" });
+  }
+
+  private enqueue(p: Pending): void {
+    if (this.inFlight.size < this.maxInFlight && this.waitingHead === this.waiting.length) this.send(p);
+    else this.waiting.push(p);
   }
 
   private send(p: Pending): void {
     const socket = this.socket;
     if (!socket) {
-      p.reject(new ModbusRequestError("connection", `not connected to ${this.host}:${this.port}`, { code: "ENOTCONN" }));
+      p.fail(this.notConnected());
       return;
     }
     let tid = this.nextTid;
@@ -266,7 +331,9 @@ export class ModbusTcpClient {
       socket.cork();
       process.nextTick(this.uncork, socket);
     }
-    socket.write(p.frame);
+    // A RepeatingRead's frame is reused: while earlier bytes still wait in the socket (a stalled
+    // connection, or a corked tick), the stream may hold an older send of this very buffer, so send a copy.
+    socket.write(socket.writableLength > 0 && p instanceof RepeatingRead ? Buffer.from(p.frame) : p.frame);
   }
 
   private readonly uncork = (socket: Socket): void => {
@@ -342,12 +409,14 @@ export class ModbusTcpClient {
       if (end > len) break; // the rest of this frame is still on its way
       const tid = (buf[pos]! << 8) | buf[pos + 1]!;
       const p = this.inFlight.get(tid);
+      pos = end;
       if (p) {
         this.inFlight.delete(tid);
-        this.answer(p, buf, pos + MBAP_HEADER, length - 1);
+        this.answer(p, buf, pos - length + 1, length - 1);
         completed = true;
+        // A RepeatingRead's callback runs right here and may have closed the connection.
+        if (this.socket !== socket) return len;
       } else this.staleResponses++;
-      pos = end;
     }
     if (completed) this.pump();
     return pos;
@@ -355,12 +424,10 @@ export class ModbusTcpClient {
 
   /** Checks one answer against its request and settles it. `at`..`at + pduLength` is the PDU. */
   private answer(p: Pending, rx: Buffer, at: number, pduLength: number): void {
-    const result = parseAnswer(p, rx, at, pduLength);
-    if (result instanceof ModbusRequestError) return p.reject(result);
-    if (typeof result === "string") {
-      return p.reject(new ModbusRequestError("corrupt", `malformed answer to ${functionName(p.fc)} from ${this.host}:${this.port}: ${result}`));
-    }
-    p.resolve(result);
+    const problem = answerProblem(p, rx, at, pduLength);
+    if (problem === null) return p.succeed(rx, at);
+    if (problem instanceof ModbusRequestError) return p.fail(problem);
+    p.fail(new ModbusRequestError("corrupt", `malformed answer to ${functionName(p.fc)} from ${this.host}:${this.port}: ${problem}`));
   }
 
   // ---- timeouts and failures -------------------------------------------------------------------
@@ -385,31 +452,31 @@ export class ModbusTcpClient {
     // Timers may fire a fraction of a millisecond early; a request due within 1 ms has had its time.
     const now = performance.now() + 1;
     let next = Infinity;
-    let expired = false;
+    const expired: Pending[] = [];
     let expiredTimeoutMs = Infinity;
     for (const [tid, p] of this.inFlight) {
       if (p.deadline <= now) {
         this.inFlight.delete(tid);
-        expired = true;
+        expired.push(p);
         expiredTimeoutMs = Math.min(expiredTimeoutMs, p.timeoutMs);
-        p.reject(
-          new ModbusRequestError(
-            "timeout",
-            `${functionName(p.fc)} at ${p.address} on ${this.host}:${this.port}: timed out after ${p.timeoutMs} ms (transaction ${tid})`,
-            { code: "ETIMEDOUT" },
-          ),
-        );
       } else if (p.deadline < next) next = p.deadline;
     }
     // An incomplete frame that has sat in the buffer for half a timeout is not coming together: the
     // rest may never arrive, or arrive glued to the next answer. Start over rather than misread.
     const socket = this.socket;
-    if (expired && socket && this.rxLen > 0 && now - this.partialSince >= expiredTimeoutMs / 2) {
+    if (expired.length > 0 && socket && this.rxLen > 0 && now - this.partialSince >= expiredTimeoutMs / 2) {
       this.reset(socket, `incomplete Modbus TCP frame from ${this.host}:${this.port} (${this.rxLen} bytes for ${Math.round(now - this.partialSince)} ms); connection reset to re-synchronise`);
-      return;
+    } else if (next !== Infinity) this.armTimer(next);
+    // Failed only now, after the connection's fate is settled: a RepeatingRead's callback runs inside
+    // fail() and may retry at once.
+    for (const p of expired) {
+      p.fail(
+        new ModbusRequestError("timeout", `${functionName(p.fc)} at ${p.address} on ${this.host}:${this.port}: timed out after ${p.timeoutMs} ms (transaction ${p.tid})`, {
+          code: "ETIMEDOUT",
+        }),
+      );
     }
-    if (next !== Infinity) this.armTimer(next);
-    if (expired) this.pump();
+    if (expired.length > 0) this.pump();
   };
 
   /** Fails everything outstanding on `socket` and forgets the socket. */
@@ -427,8 +494,8 @@ export class ModbusTcpClient {
     this.inFlight.clear();
     this.waiting.length = 0;
     this.waitingHead = 0;
-    for (const p of inFlight) p.reject(err);
-    for (const p of waiting) p.reject(err);
+    for (const p of inFlight) p.fail(err);
+    for (const p of waiting) p.fail(err);
   }
 
   private reset(socket: Socket, message: string): void {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { ModbusTcpClient } from "../../../edge/drivers/modbus/tcp-client.js";
+import { ModbusTcpClient, RepeatingRead } from "../../../edge/drivers/modbus/tcp-client.js";
 import { classifyModbusError, ModbusRequestError } from "../../../edge/drivers/modbus/errors.js";
 import { ModbusDriver } from "../../../edge/drivers/modbus/driver.js";
 import { modbusTcpDeviceSchema } from "../../../edge/drivers/modbus/config.js";
@@ -446,6 +446,74 @@ describe("ModbusTcpClient failures", () => {
   });
 });
 
+describe("RepeatingRead (the driver's polls)", () => {
+  /** A RepeatingRead whose outcomes are recorded as they arrive (values copied: the array is reused). */
+  function repeating(fc: 1 | 2 | 3 | 4, address: number, quantity: number, unit: number, timeoutMs: number) {
+    const outcomes: Array<{ err: Error | null; values: Array<number | boolean> | null; sync: boolean }> = [];
+    let inCall = false;
+    const read = new RepeatingRead(fc, address, quantity, unit, timeoutMs, (err, values) => {
+      outcomes.push({ err, values: values && [...values], sync: inCall });
+    });
+    const send = (c: ModbusTcpClient) => {
+      inCall = true;
+      try {
+        c.readAgain(read);
+      } finally {
+        inCall = false;
+      }
+    };
+    return { read, outcomes, send };
+  }
+
+  it("sends the same frame each time with its own unit id and a fresh transaction id, and decodes each answer", async () => {
+    let n = 0;
+    const server = await startServer((req, socket) => socket.write(registersAnswer(req, (a) => a + 1000 * ++n)));
+    const c = await client(server.port);
+    c.setID(3); // the promise API's unit id: not the RepeatingRead's
+    const r = repeating(4, 10, 2, 9, 1000);
+    r.send(c);
+    await waitFor("first answer", () => r.outcomes[0]);
+    r.send(c);
+    await waitFor("second answer", () => r.outcomes[1]);
+    expect(r.outcomes).toEqual([
+      { err: null, values: [1010, 2011], sync: false },
+      { err: null, values: [3010, 4011], sync: false },
+    ]);
+    expect(server.requests.map((q) => [q.unit, q.fc, q.body.readUInt16BE(0), q.body.readUInt16BE(2)])).toEqual([
+      [9, 4, 10, 2],
+      [9, 4, 10, 2],
+    ]);
+    expect(server.requests[0]!.tid).not.toBe(server.requests[1]!.tid);
+  });
+
+  it("fails with a timeout, and refuses a second send while one is outstanding", async () => {
+    const server = await startServer(() => undefined); // never answers
+    const c = await client(server.port);
+    const r = repeating(3, 0, 1, 1, 50);
+    r.send(c);
+    expect(() => r.send(c)).toThrow(/still outstanding/);
+    await waitFor("the timeout", () => r.outcomes[0]);
+    expect(r.outcomes[0]!.values).toBeNull();
+    expect(r.outcomes[0]!.err).toMatchObject({ kind: "timeout" });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("fails at once, synchronously, without a connection; and with the connection when it closes", async () => {
+    const server = await startServer(() => undefined);
+    const c = await client(server.port);
+    const r = repeating(3, 0, 1, 1, 5000);
+    r.send(c);
+    await c.close();
+    expect(r.outcomes[0]!.err).toMatchObject({ kind: "connection" });
+    r.send(c);
+    expect(r.outcomes[1]).toMatchObject({ err: { kind: "connection", code: "ENOTCONN" }, values: null, sync: true });
+  });
+
+  it("refuses an invalid read when it is made", () => {
+    expect(() => new RepeatingRead(3, 0, 126, 1, 1000, () => undefined)).toThrow(/1..125 registers/);
+  });
+});
+
 describe("ModbusDriver over the TCP client", () => {
   const drivers: ModbusDriver[] = [];
   afterEach(async () => {
@@ -489,6 +557,16 @@ describe("ModbusDriver over the TCP client", () => {
     });
     return { server, stats };
   }
+
+  it("polls every pollMs, and counts the slots a slow cycle overran instead of piling polls up", async () => {
+    const { server, stats } = await slowServer(45);
+    const { d } = driver(server.port, { pollMs: 20, points: [{ id: "a", register: 0 }] });
+    await waitFor("three polls", () => (d.status().counters.polls >= 3 ? true : undefined));
+    // Each 45 ms cycle spans two 20 ms slots: at least one of them is skipped per poll, and never two polls at once.
+    expect(d.status().counters.overruns).toBeGreaterThanOrEqual(2);
+    expect(stats.most).toBe(1);
+    expect(d.status().counters.errors).toBe(0);
+  });
 
   it("by default sends one request at a time", async () => {
     const { server, stats } = await slowServer(15);
