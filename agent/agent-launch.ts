@@ -12,8 +12,9 @@
  *  - MALLOC_ARENA_MAX=1: glibc gives each thread that allocates (V8's compiler and GC helpers, libuv's
  *    pool, the config worker) an arena of its own and keeps it for the life of the process; the agent
  *    allocates on one thread, and the helpers' share of the lock costs no measurable CPU.
- * Together they take the agent from ~150 MB to under 100 MB resident at 100 devices x 100 points a
- * second, at about one percentage point more CPU (`npm run bench -- agent-load`).
+ * With the store and uplink changes beside them they took the agent from ~150 MB to ~100-105 MB
+ * resident at 100 devices x 100 points a second, at up to 2-3 percentage points more CPU (more
+ * frequent collections), still under 10 % of a core (`npm run bench -- agent-load`).
  * `edge-agent run` started by hand runs with Node's defaults.
  */
 export const AGENT_NODE_OPTIONS: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=30"];
