@@ -9,6 +9,8 @@ export interface HostReadings {
   /** CPU time of this process (user + system), seconds. */
   cpuSeconds: number;
   rssBytes: number;
+  /** The JavaScript heap and the memory its objects hold outside it: what of the RSS is the agent's own data. */
+  heap: { totalBytes: number; usedBytes: number; externalBytes: number };
   startTimeS: number;
   /** null when the board has no thermal zone (containers, most x86 VMs). */
   cpuTemperatureC: number | null;
@@ -33,7 +35,7 @@ export async function readHost(options: HostReadOptions): Promise<HostReadings> 
   const [l1 = 0, l5 = 0, l15 = 0] = loadavg();
   return {
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    rssBytes: process.memoryUsage.rss(),
+    ...processMemory(),
     startTimeS: Math.round((Date.now() - process.uptime() * 1000) / 1000),
     cpuTemperatureC,
     disk,
@@ -41,6 +43,11 @@ export async function readHost(options: HostReadOptions): Promise<HostReadings> 
     memory: { availableBytes: freemem(), totalBytes: totalmem() },
     load: [l1, l5, l15],
   };
+}
+
+function processMemory(): Pick<HostReadings, "rssBytes" | "heap"> {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heap: { totalBytes: m.heapTotal, usedBytes: m.heapUsed, externalBytes: m.external } };
 }
 
 async function readTemperature(file: string): Promise<number | null> {
@@ -66,6 +73,9 @@ async function readDisk(path: string): Promise<HostReadings["disk"]> {
 export function writeHostMetrics(out: PromText, h: HostReadings): void {
   out.one("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", h.cpuSeconds);
   out.one("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", h.rssBytes);
+  out.one("nodejs_heap_size_total_bytes", "gauge", "Process heap size from Node.js in bytes.", h.heap.totalBytes);
+  out.one("nodejs_heap_size_used_bytes", "gauge", "Process heap size used from Node.js in bytes.", h.heap.usedBytes);
+  out.one("nodejs_external_memory_bytes", "gauge", "Node.js external memory size in bytes.", h.heap.externalBytes);
   out.one("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", h.startTimeS);
   if (h.cpuTemperatureC !== null) out.one("edge_host_cpu_temperature_celsius", "gauge", "CPU (SoC) temperature from the first thermal zone.", h.cpuTemperatureC);
   if (h.disk) {

@@ -31,7 +31,7 @@ export interface RulesServiceOptions {
   points: readonly RulePointInfo[];
   configRules: ConfigRules;
   /** Re-reads the config file's rules for a hot reload; throws RuleSetError listing the problems. */
-  readConfigRules?: () => ConfigRules;
+  readConfigRules?: () => Promise<ConfigRules>;
   writePoint: (pointId: string, value: SampleValue) => Promise<unknown>;
   onAlarm: (change: AlarmChange) => void;
   onEvent: (event: RuleEvent) => void;
@@ -189,10 +189,10 @@ export class RulesService {
   }
 
   /** Re-reads the config file's rules and swaps them in (API rules stay); refused as a whole when invalid. */
-  reloadConfig(): { rules: number; virtualPoints: number } {
+  async reloadConfig(): Promise<{ rules: number; virtualPoints: number }> {
     const read = this.options.readConfigRules;
     if (!read) throw new EdgeError("RELOAD_UNAVAILABLE", "this agent was started without a config file to re-read");
-    const next = read();
+    const next = await read();
     this.apply(next, this.apiDefinitions(), this.store.switches());
     this.configRules = next;
     this.options.logger.info({ rules: this.definitions.size }, "rules reloaded from the config file");

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "../../edge/logger.js";
 import type { AgentReadyMessage } from "../cli/commands/run.js";
+import { agentLaunch } from "../agent-launch.js";
 
 export interface AgentChildOptions {
   cliPath: string;
@@ -30,10 +31,9 @@ export class AgentChild {
 
   start(): void {
     const o = this.options;
-    const args = [o.cliPath, "run", "--config", o.configPath];
-    if (o.logLevel) args.push("--log-level", o.logLevel);
-    const child = spawn(process.execPath, args, {
-      env: o.env,
+    const launch = agentLaunch(o.cliPath, ["--config", o.configPath, ...(o.logLevel ? ["--log-level", o.logLevel] : [])], o.env);
+    const child = spawn(launch.command, launch.args, {
+      env: launch.env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       detached: true,
     });

@@ -9,6 +9,7 @@ import { StateStore, SWITCHED_STATES, rollbackPending, type UpdateRecord } from 
 import { StatusQueue } from "../ota/status-queue.js";
 import type { OtaLogger } from "../ota/updater.js";
 import { VersionFloor } from "../ota/version-floor.js";
+import { agentLaunch } from "../agent-launch.js";
 import { HEALTH_INTERVAL_MS, isAgentMessage, type AgentHealthMessage, type FlushReportsRequest } from "./ipc.js";
 
 export interface SupervisorOptions {
@@ -199,8 +200,8 @@ export class Supervisor {
     if (this.mode === "stopping") return;
     this.mode = mode;
     const main = this.layout.agentMain;
-    const args = [main, "run", "--config", this.configPath(), ...(this.options.agentArgs ?? [])];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env: this.options.env ?? process.env });
+    const launch = agentLaunch(main, ["--config", this.configPath(), ...(this.options.agentArgs ?? [])], this.options.env ?? process.env);
+    const child = spawn(launch.command, launch.args, { stdio: ["ignore", "inherit", "inherit", "ipc"], env: launch.env });
     this.child = child;
     this.startedAt = Date.now();
     this.lastHealth = null;

@@ -4,6 +4,7 @@ import type { NewRecord, RecordKind } from "../store/outbox.js";
 import { errorMessage } from "../errors.js";
 import { toEngineering } from "./scaling.js";
 import type { PointBaseConfig } from "../drivers/point-schema.js";
+import { LatestReadings, type Reading } from "./latest-readings.js";
 
 export type PipelinePoint = Pick<PointBaseConfig, "id" | "scale" | "offset" | "deadband">;
 
@@ -48,10 +49,10 @@ export class Pipeline {
   private readonly points: Map<string, PipelinePoint>;
   /** Points computed by rules (virtual points): stored like readings, never scaled. */
   private derived = new Set<string>();
-  /** The last sample stored per point: what /status and the API show. */
-  private readonly last = new Map<string, Sample>();
-  /** The last sample kept per point, committed or not: the deadband reference. */
-  private readonly lastKept = new Map<string, Sample>();
+  /** The last reading stored per point: what /status and the API show. */
+  private readonly stored = new LatestReadings();
+  /** The last reading kept per point, committed or not: the deadband reference. */
+  private readonly kept = new LatestReadings();
   private buffer: Sample[] = [];
   private timer: NodeJS.Timeout | null = null;
 
@@ -69,7 +70,10 @@ export class Pipeline {
         this.counters.unknown++;
         continue;
       }
-      scaled.push(raw.value === null ? raw : { ...raw, value: toEngineering(raw.value, point) });
+      const value = raw.value === null ? null : toEngineering(raw.value, point);
+      // A sample whose value scaling leaves as it is (most points: no scale or offset) goes on as the
+      // driver made it; a copy per reading would be 10,000 short-lived objects a second at plant scale.
+      scaled.push(value === raw.value ? raw : { ...raw, value });
     }
     if (this.options.onSamples && scaled.length > 0) {
       try {
@@ -104,12 +108,12 @@ export class Pipeline {
     let kept = 0;
     for (const sample of samples) {
       const point = this.points.get(sample.point);
-      if (point && this.withinDeadband(point, sample, this.lastKept.get(sample.point))) {
+      if (point && this.withinDeadband(point, sample, this.kept.get(sample.point))) {
         this.counters.filtered++;
         continue;
       }
       this.buffer.push(sample);
-      this.lastKept.set(sample.point, sample);
+      this.kept.set(sample);
       kept++;
     }
     if (kept === 0) return;
@@ -133,16 +137,12 @@ export class Pipeline {
     } catch (err) {
       this.counters.storeErrors += batch.length;
       // The deadband reference must not point at values that were never stored.
-      for (const s of batch) {
-        const stored = this.last.get(s.point);
-        if (stored) this.lastKept.set(s.point, stored);
-        else this.lastKept.delete(s.point);
-      }
+      for (const s of batch) this.kept.restore(s.point, this.stored);
       this.options.logger.error({ err: errorMessage(err), lost: batch.length }, "store write failed");
       return;
     }
     this.counters.stored += batch.length;
-    for (const s of batch) this.last.set(s.point, s);
+    for (const s of batch) this.stored.set(s);
     try {
       this.options.onStored?.();
     } catch (err) {
@@ -150,12 +150,12 @@ export class Pipeline {
     }
   }
 
-  /** The latest stored sample of every point that has one. */
+  /** The latest stored sample of every point that has one (a snapshot, made on each call). */
   latest(): ReadonlyMap<string, Sample> {
-    return this.last;
+    return this.stored.samples();
   }
 
-  private withinDeadband(point: PipelinePoint, sample: Sample, prev: Sample | undefined): boolean {
+  private withinDeadband(point: PipelinePoint, sample: Sample, prev: Readonly<Reading> | undefined): boolean {
     if (point.deadband <= 0) return false;
     if (!prev || prev.quality !== sample.quality) return false;
     if (typeof sample.value !== "number" || typeof prev.value !== "number") return sample.value === prev.value;

@@ -175,7 +175,7 @@ export class MqttUplink implements Uplink {
     for (const [kind, rows] of groups) {
       const text = encodeTelemetryBatch(this.options.deviceId, this.options.outbox.epoch, rows);
       const topic = kind === "telemetry" ? this.topics.telemetry : kind === "alarm" ? this.topics.alarms : this.topics.events;
-      const payload = this.options.compress ? gzipSync(text) : text;
+      const payload = this.options.compress ? gzipSync(text) : Buffer.from(text);
       const properties = this.options.compress && this.options.protocolVersion === 5 ? { properties: { contentType: "application/json+gzip" } } : {};
       client.publish(topic, payload, { qos: 1, ...properties }, (err) => {
         if (err) failed = err;

@@ -49,6 +49,8 @@ describe("/metrics and /log-level on a running agent", () => {
     expect(m("process_cpu_seconds_total")).toBeLessThan(process.uptime() * 8); // this very process, not the host
     expect(m("process_resident_memory_bytes")).toBeGreaterThan(20 * 1024 * 1024);
     expect(m("process_resident_memory_bytes")).toBeLessThan(4 * 1024 ** 3);
+    expect(m("nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
+    expect(m("nodejs_heap_size_used_bytes")).toBeLessThanOrEqual(m("nodejs_heap_size_total_bytes") ?? 0);
     expect(Math.abs((m("process_start_time_seconds") ?? 0) - (Date.now() / 1000 - process.uptime()))).toBeLessThan(5);
 
     const available = m("edge_host_disk_available_bytes", { path: dir }) ?? -1;

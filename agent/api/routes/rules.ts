@@ -16,7 +16,7 @@ export function ruleRoutes(cx: ApiContext): Route[] {
     route("POST", "/rules/reload", async ({ req, res }) => {
       // An empty body is fine; anything sent must be JSON.
       if (req.headers["content-type"]) await readBody(req, z.strictObject({}), "no body or {}");
-      sendJson(res, 200, { ok: true, ...r.reloadConfig(), rules: r.list() });
+      sendJson(res, 200, { ok: true, ...(await r.reloadConfig()), rules: r.list() });
     }),
     route("GET", `/rules/${ID}`, ({ res, params: [id = ""] }) => sendJson(res, 200, r.get(id))),
     route("PUT", `/rules/${ID}`, async ({ req, res, params: [id = ""] }) => sendJson(res, 200, r.replace(id, await readJson(req)))),

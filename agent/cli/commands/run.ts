@@ -59,9 +59,10 @@ Options:
     }
     const logger = createLogger({ level: level ?? config.log.level, pretty: format === undefined ? undefined : format === "pretty", name: "agent" });
     guards.installCrashGuards(logger);
-    // Zero-touch provisioning (a no-op without a provisioning section): stored or freshly claimed
-    // broker credentials replace the mqtt section's; a refusal is logged and the agent runs on.
-    config = await (await import("../../identity/provisioning.js")).ensureProvisioned(config, logger);
+    // Zero-touch provisioning: stored or freshly claimed broker credentials replace the mqtt section's;
+    // a refusal is logged and the agent runs on. Loaded only when configured: it pulls in the whole
+    // config schema, which the agent's own thread otherwise never needs (the worker validated the file).
+    if (config.provisioning) config = await (await import("../../identity/provisioning.js")).ensureProvisioned(config, logger);
     let runtime: Runtime;
     try {
       runtime = new Runtime({ config, configFile: file, logger, version: VERSION });

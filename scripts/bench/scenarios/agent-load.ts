@@ -7,6 +7,7 @@ import { stringify } from "yaml";
 import type { AgentStatus } from "../../../agent/runtime/status.js";
 import type { AgentReadyMessage } from "../../../agent/cli/commands/run.js";
 import type { BenchResult, Scenario } from "../scenario.js";
+import { agentLaunch } from "../../../agent/agent-launch.js";
 import { buildLibmodbusTools, makeProfile, startCClient, startSimulatorProcess, stopChild, type ServerProcess } from "../modbus-tools.js";
 import { ProcMeter, fmt, sleep, waitUntil } from "../util.js";
 
@@ -19,6 +20,7 @@ import { ProcMeter, fmt, sleep, waitUntil } from "../util.js";
  *    POLL_MS, one connection), the protocol work alone, with no decoding, storing or publishing;
  *  - RSS: an idle `node -e setInterval` process, the runtime's own floor.
  *
+ * The agent is started as the supervisor starts it (agentLaunch: its Node.js options and environment).
  * EDGE_BENCH_AGENT_NODE_ARGS adds Node.js options to the agent process, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where its CPU goes (written when it stops).
  */
@@ -83,7 +85,9 @@ export const agentLoadScenario: Scenario = {
 
       idle = spawn(process.execPath, ["-e", "setInterval(()=>{},1000)"], { stdio: "ignore" });
       const nodeArgs = (process.env.EDGE_BENCH_AGENT_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-      const child = spawn(process.execPath, [...nodeArgs, cli, "run", "--config", configFile], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+      // Started the way the supervisor starts it on a gateway (its Node.js options and environment).
+      const launch = agentLaunch(cli, ["--config", configFile], process.env, nodeArgs);
+      const child = spawn(launch.command, launch.args, { cwd: dir, env: launch.env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
       agent = child;
       let tail = "";
       const keep = (line: string) => {

@@ -14,6 +14,7 @@ import { Pipeline } from "../../../edge/pipeline/pipeline.js";
 import { SqliteOutbox } from "../../../edge/store/sqlite-outbox.js";
 import { stopChild } from "../modbus-tools.js";
 import type { BenchContext, BenchResult, Scenario } from "../scenario.js";
+import { agentLaunch } from "../../../agent/agent-launch.js";
 import { ProcMeter, fmt, sleep, waitUntil } from "../util.js";
 
 /**
@@ -185,7 +186,8 @@ async function agentRss(ctx: BenchContext, devices: unknown[], label: string): P
   const dir = await ctx.tmpDir(`opcua-rss-${label}-`);
   const configFile = join(dir, "agent.yaml");
   await writeFile(configFile, stringify({ version: 1, device: { id: `bench-${label}` }, dataDir: join(dir, "data"), log: { level: "warn" }, api: { host: "127.0.0.1", port: 0 }, devices }));
-  const child = spawn(process.execPath, [cli, "run", "--config", configFile], { cwd: dir, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const launch = agentLaunch(cli, ["--config", configFile]);
+  const child = spawn(launch.command, launch.args, { cwd: dir, env: launch.env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
   let tail = "";
   const keep = (line: string) => (tail = (tail + line + "\n").slice(-4000));
   createInterface({ input: child.stdout! }).on("line", keep);

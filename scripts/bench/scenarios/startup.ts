@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { stringify } from "yaml";
 import type { BenchResult, Scenario } from "../scenario.js";
+import { agentLaunch } from "../../../agent/agent-launch.js";
 import { makeProfile, startSimulatorProcess, stopChild, type ServerProcess } from "../modbus-tools.js";
 import { ProcMeter, sleep } from "../util.js";
 
@@ -90,7 +91,8 @@ export const startupScenario: Scenario = {
 
         let out = "";
         const t0 = performance.now();
-        const child = spawn(process.execPath, [cli, "run", "--config", config], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+        const launch = agentLaunch(cli, ["--config", config]);
+        const child = spawn(launch.command, launch.args, { cwd: dir, env: launch.env, stdio: ["ignore", "pipe", "pipe"] });
         agent = child;
         child.stdout?.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
         child.stderr?.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
