@@ -185,9 +185,22 @@ describe("Modbus TCP devices sharing one connection (connection: shared)", () =>
     sim = await startModbusSimulator({ port: 0, profile });
     const latest = await startAll(UNITS.map((u) => device(sim!.port, u)));
     await waitFor("every device's values", () => (UNITS.every((u) => good(latest, `m${u}.id`) === u * 111) ? true : undefined));
-    await sim.goOffline(0.3);
+    // Offline long enough for each device's reconnect backoff (its own, with jitter) to grow past a second.
+    await sim.goOffline(3);
     await waitFor("every device bad", () => (UNITS.every((u) => latest.get(`m${u}.id`)?.quality === "bad") ? true : undefined));
-    await waitFor("every device back", () => (UNITS.every((u) => good(latest, `m${u}.id`) === u * 111) ? true : undefined), 10_000);
+    const backAt = new Map<number, number>();
+    await waitFor(
+      "every device back",
+      () => {
+        for (const u of UNITS) if (!backAt.has(u) && good(latest, `m${u}.id`) === u * 111) backAt.set(u, performance.now());
+        return backAt.size === UNITS.length ? true : undefined;
+      },
+      15_000,
+      5,
+    );
+    // The first device to reconnect reopens the connection for all: the others need not wait out their backoff.
+    const times = [...backAt.values()];
+    expect(Math.max(...times) - Math.min(...times)).toBeLessThan(250);
     expect(sim.stats().connections).toBe(1);
     for (const d of drivers) expect(d.status().connected).toBe(true);
   });

@@ -243,7 +243,9 @@ export class ModbusDriver implements Driver {
       this.stats.countError("connection", "connection closed by the device");
       this.markDisconnected("connection closed by the device");
     }
-    if (this.ctx.clock() < this.nextConnectAt) return false;
+    // A link shared with other devices may be open again already (another device reconnected it):
+    // then there is nothing to wait for.
+    if (this.ctx.clock() < this.nextConnectAt && !link.isOpen) return false;
     this.state = "connecting";
     try {
       await link.connect();
