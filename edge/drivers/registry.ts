@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { Driver, DriverContext } from "./driver.js";
 import { modbusRtuDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusTcpDeviceSchema, type ModbusDeviceConfig } from "./modbus/config.js";
-import { serialLineConflicts } from "./modbus/lines.js";
+import { sharedLinkConflicts } from "./modbus/lines.js";
 import { opcuaDeviceSchema, type OpcuaDeviceConfig } from "./opcua/config.js";
 
 /**
@@ -45,4 +45,4 @@ export interface CrossDeviceProblem {
 }
 
 /** Checks each protocol makes across the whole device list. */
-export const crossDeviceChecks: ReadonlyArray<(devices: readonly DeviceConfig[]) => CrossDeviceProblem[]> = [serialLineConflicts];
+export const crossDeviceChecks: ReadonlyArray<(devices: readonly DeviceConfig[]) => CrossDeviceProblem[]> = [sharedLinkConflicts];

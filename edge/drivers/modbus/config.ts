@@ -105,6 +105,12 @@ export const modbusTcpDeviceSchema = z
       .describe(
         "Requests sent on the connection before their answers arrive, matched by transaction id. 1 (one at a time) suits most PLCs; raise it only for servers known to queue requests (gateways, soft PLCs): the device's reads of one poll then go out together.",
       ),
+    connection: z
+      .enum(["own", "shared"])
+      .default("own")
+      .describe(
+        "own: the device has a TCP connection of its own. shared: every modbus-tcp device with connection shared and the same host and port uses one connection (a gateway with many unit ids behind one address, often allowing only 1-4 connections); their requests go out concurrently up to maxInFlight (which those devices must agree on, each with its own unit id), requests made at the same moment leave in one write, and answers are matched by transaction id. A timeout or exception of one device fails only its own request, but whatever breaks the connection (it closes, or a malformed frame forces a reset) gives every device on it bad samples until it is back, and a gateway that answers in order lets a slow unit delay the others.",
+      ),
     ...commonDeviceFields,
   })
   .describe("A Modbus TCP device.");

@@ -59,7 +59,8 @@ const NO_SAMPLES: Sample[] = [];
  * its own timer, so a slow or dead device never delays another; reads are planned once into the
  * fewest requests; every failure becomes `bad` samples and a status entry, never an exception out of
  * the loop. Devices on one serial line share one link and take turns on it; a Modbus TCP device has
- * its own connection, which with `maxInFlight` > 1 carries a poll's reads at once.
+ * its own connection (or, with `connection: shared`, the one its endpoint's devices share), which
+ * with `maxInFlight` > 1 carries a poll's reads at once.
  */
 export class ModbusDriver implements Driver {
   readonly id: string;
@@ -242,7 +243,9 @@ export class ModbusDriver implements Driver {
       this.stats.countError("connection", "connection closed by the device");
       this.markDisconnected("connection closed by the device");
     }
-    if (this.ctx.clock() < this.nextConnectAt) return false;
+    // A link shared with other devices may be open again already (another device reconnected it):
+    // then there is nothing to wait for.
+    if (this.ctx.clock() < this.nextConnectAt && !link.isOpen) return false;
     this.state = "connecting";
     try {
       await link.connect();

@@ -110,7 +110,7 @@ export class SerialLineClient implements ModbusClient {
 }
 
 /**
- * One Modbus connection: a TCP socket, or a serial line (direct or through a serial-to-TCP server)
+ * One Modbus connection: a TCP socket (one device's, or shared by the devices of one endpoint), or a serial line (direct or through a serial-to-TCP server)
  * shared by every device on it.
  *
  * On a serial line (`exclusive`) requests take turns, one at a time, because RTU has no transaction
@@ -246,11 +246,14 @@ function readerFor(table: ModbusTable, start: number, count: number): (c: Modbus
   }
 }
 
-/** The key under which devices share a link: a serial line is shared, a TCP connection is per device. */
+/**
+ * The key under which devices share a link: a serial line is shared, a TCP connection is per device
+ * unless the device asks for the endpoint's shared one (`connection: shared`).
+ */
 export function linkKey(config: ModbusDeviceConfig): string {
   switch (config.protocol) {
     case "modbus-tcp":
-      return `tcp://${config.host}:${config.port}#${config.id}`;
+      return `tcp://${config.host}:${config.port}#${config.connection === "shared" ? "shared" : config.id}`;
     case "modbus-rtu-tcp":
       return `rtu-tcp://${config.host}:${config.port}`;
     case "modbus-rtu":

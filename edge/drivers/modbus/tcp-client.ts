@@ -146,7 +146,7 @@ export class ModbusTcpClient {
   private partialSince = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
-  /** Writes are held until the end of the tick (maxInFlight > 1 only). */
+  /** Writes are held until the end of the event-loop turn (maxInFlight > 1 only). */
   private corked = false;
 
   constructor(options: ModbusTcpClientOptions) {
@@ -326,10 +326,12 @@ export class ModbusTcpClient {
     this.inFlight.set(tid, p);
     this.armTimer(p.deadline);
     if (this.maxInFlight > 1 && !this.corked) {
-      // Requests made in the same tick (a poll's reads) leave in one write.
+      // Requests made in the same event-loop turn (a poll's reads; on a shared connection, every
+      // device whose timer fired in this turn) leave in one write. Not process.nextTick: Node runs
+      // those between one timer callback and the next, so each device would get its own write.
       this.corked = true;
       socket.cork();
-      process.nextTick(this.uncork, socket);
+      setImmediate(this.uncork, socket);
     }
     // A RepeatingRead's frame is reused: while earlier bytes still wait in the socket (a stalled
     // connection, or a corked tick), the stream may hold an older send of this very buffer, so send a copy.

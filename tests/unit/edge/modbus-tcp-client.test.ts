@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer, Socket, type AddressInfo, type Server } from "node:net";
 import { ModbusTcpClient, RepeatingRead } from "../../../edge/drivers/modbus/tcp-client.js";
 import { classifyModbusError, ModbusRequestError } from "../../../edge/drivers/modbus/errors.js";
 import { ModbusDriver } from "../../../edge/drivers/modbus/driver.js";
@@ -507,6 +507,34 @@ describe("RepeatingRead (the driver's polls)", () => {
     expect(r.outcomes[0]!.err).toMatchObject({ kind: "connection" });
     r.send(c);
     expect(r.outcomes[1]).toMatchObject({ err: { kind: "connection", code: "ENOTCONN" }, values: null, sync: true });
+  });
+
+  it("with maxInFlight > 1, writes the reads of several timers that fire in one event-loop turn in one go", async () => {
+    // Counts the socket's writes to the kernel: _writev carries what a cork held back, _write one buffer.
+    const proto = Socket.prototype as unknown as Record<"_write" | "_writev", (this: Socket, ...args: unknown[]) => void>;
+    const original = { _write: proto._write, _writev: proto._writev };
+    const writes: number[] = [];
+    const server = await startServer((req, socket) => socket.write(registersAnswer(req)));
+    proto._write = function (...args) {
+      if (this.remotePort === server.port) writes.push(1);
+      original._write.apply(this, args);
+    };
+    proto._writev = function (...args) {
+      if (this.remotePort === server.port) writes.push((args[0] as unknown[]).length);
+      original._writev.apply(this, args);
+    };
+    try {
+      const c = await client(server.port, { maxInFlight: 8 });
+      // Three devices' timers due at the same moment: one timers phase, process.nextTick runs between them.
+      const reads = [0, 10, 20].map((a) => repeating(3, a, 1, a + 1, 1000));
+      for (const r of reads) setTimeout(() => r.send(c), 5);
+      await waitFor("three answers", () => (reads.every((r) => r.outcomes.length === 1) ? true : undefined));
+      expect(reads.map((r) => r.outcomes[0]!.values)).toEqual([[1], [31], [61]]);
+      expect(server.requests.map((q) => q.unit)).toEqual([1, 11, 21]);
+      expect(writes).toEqual([3]);
+    } finally {
+      Object.assign(proto, original);
+    }
   });
 
   it("refuses an invalid read when it is made", () => {
