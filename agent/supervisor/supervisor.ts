@@ -30,7 +30,11 @@ export interface SupervisorOptions {
    * event loop handles no signal either): it is killed and restarted (default 30 s).
    */
   hangTimeoutMs?: number;
-  /** The same before an agent's first report: start-up (config, provisioning) may take a while (default 120 s). */
+  /**
+   * The same before an agent's first report (default 120 s). Agents report "not ok yet" from their
+   * first moment, so this only matters for one that hangs before that, or an older release that
+   * reported only once running.
+   */
   startGraceMs?: number;
   /** Restart delay after a crash when no update runs: doubles per crash up to maxRestartBackoffMs. */
   restartBackoffMs?: number;

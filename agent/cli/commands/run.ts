@@ -47,9 +47,24 @@ Options:
       import("../../runtime/runtime.js"),
       import("../../runtime/process-guards.js"),
     ]);
+    // Health for `edge-agent supervise` from the first moment: while starting, "not ok yet" reports
+    // show the event loop turns (slow provisioning is not a hang, which the supervisor kills); once
+    // running, ok reports are what commits an update.
+    let runtime: Runtime | undefined;
+    let configLoaded = false;
+    const health = (): void => {
+      if (!process.connected) return;
+      const s = runtime?.status();
+      const msg: AgentHealthMessage = s
+        ? { type: "health", ok: s.store.fault === null, configLoaded: true, devicesConnected: s.drivers.filter((d) => d.connected).length, uplinkConnected: s.uplink ? s.uplink.connected : null }
+        : { type: "health", ok: false, configLoaded, devicesConnected: 0, uplinkConnected: null };
+      process.send?.(msg);
+    };
+    if (process.send) setInterval(health, HEALTH_INTERVAL_MS).unref();
     let config;
     try {
       config = await loadConfigIsolated(file);
+      configLoaded = true;
     } catch (err) {
       if (err instanceof ConfigError) {
         process.stderr.write(`${err.message}\nThe agent did not start.\n`);
@@ -63,10 +78,10 @@ Options:
     // a refusal is logged and the agent runs on. Loaded only when configured: it pulls in the whole
     // config schema, which the agent's own thread otherwise never needs (the worker validated the file).
     if (config.provisioning) config = await (await import("../../identity/provisioning.js")).ensureProvisioned(config, logger);
-    let runtime: Runtime;
     try {
-      runtime = new Runtime({ config, configFile: file, logger, version: VERSION });
-      await runtime.start();
+      const starting = new Runtime({ config, configFile: file, logger, version: VERSION });
+      await starting.start();
+      runtime = starting;
     } catch (err) {
       logger.fatal({ err: errorMessage(err) }, "the agent could not start");
       return EXIT.failed;
@@ -75,9 +90,10 @@ Options:
     // speaks to systemd instead and these variables are not passed on).
     const { SystemdNotifier } = await import("../../systemd/notify.js");
     const systemd = SystemdNotifier.fromEnv(process.env, logger);
-    guards.installShutdownHandlers({ logger, stop: async () => void (await Promise.all([systemd?.stopping(), runtime.stop()])) });
-    const status = runtime.status();
-    logger.info({ version: VERSION, deviceId: runtime.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
+    const running = runtime;
+    guards.installShutdownHandlers({ logger, stop: async () => void (await Promise.all([systemd?.stopping(), running.stop()])) });
+    const status = running.status();
+    logger.info({ version: VERSION, deviceId: running.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
     if (systemd) {
       await systemd.ready(`running ${VERSION}: ${status.drivers.length} devices`);
       systemd.startWatchdog();
@@ -85,25 +101,12 @@ Options:
     if (process.send) {
       const ready: AgentReadyMessage = {
         type: "ready",
-        deviceId: runtime.deviceId,
-        api: runtime.apiAddress(),
+        deviceId: running.deviceId,
+        api: running.apiAddress(),
         topicRoot: status.uplink?.topics?.telemetry?.replace(/\/telemetry$/, "") ?? null,
       };
       process.send(ready);
-      // Health for `edge-agent supervise`: it commits an update only after reports like this one.
-      const health = (): void => {
-        const s = runtime.status();
-        const msg: AgentHealthMessage = {
-          type: "health",
-          ok: s.store.fault === null,
-          configLoaded: true,
-          devicesConnected: s.drivers.filter((d) => d.connected).length,
-          uplinkConnected: s.uplink ? s.uplink.connected : null,
-        };
-        if (process.connected) process.send?.(msg);
-      };
       health();
-      setInterval(health, HEALTH_INTERVAL_MS).unref();
     }
     // Keep running until a signal: the shutdown handler exits the process. The timer holds the event
     // loop open for a config with nothing else to do (no broker, no devices, API off), which would
