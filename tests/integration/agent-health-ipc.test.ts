@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fork } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
@@ -22,11 +22,18 @@ describe("agent health over IPC during a slow start", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("reports not ok (config loaded) while provisioning waits, then ok once running", async () => {
-    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  beforeAll(() => new Promise<void>((r) => silent.listen(0, "127.0.0.1", r)));
+
+  /** A config whose start waits on the silent fleet for 7 s. */
+  const slowConfig = (name: string): string => {
     const port = (silent.address() as { port: number }).port;
-    const file = join(dir, "agent.yaml");
-    writeFileSync(file, `version: 1\ndataDir: ${join(dir, "data")}\napi: { enabled: false }\nprovisioning:\n  url: http://127.0.0.1:${port}\n  claimToken: token-0001\n  timeoutMs: 7000\n`);
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `version: 1\ndataDir: ${join(dir, name)}\napi: { enabled: false }\nprovisioning:\n  url: http://127.0.0.1:${port}\n  claimToken: token-0001\n  timeoutMs: 7000\n`);
+    return file;
+  };
+
+  it("reports not ok (config loaded) while provisioning waits, then ok once running", async () => {
+    const file = slowConfig("slow");
     const messages: { type: string; ok?: boolean; configLoaded?: boolean; at: number }[] = [];
     const t0 = Date.now();
     const child = fork(CLI, ["run", "--config", file], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
@@ -41,4 +48,16 @@ describe("agent health over IPC during a slow start", () => {
       child.kill("SIGKILL");
     }
   }, 60_000);
+
+  it("SIGTERM while the start waits on the network is a clean stop (exit 0), not a kill", async () => {
+    const child = fork(CLI, ["run", "--config", slowConfig("stopped")], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      await new Promise<void>((r) => child.once("message", () => r())); // the first health report: running its start
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 30_000);
 });

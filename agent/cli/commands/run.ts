@@ -41,11 +41,12 @@ Options:
     if (format !== undefined && format !== "json" && format !== "pretty") throw new UsageError(`--log-format must be json or pretty, got ${JSON.stringify(format)}`);
 
     // Loaded here, not at the top: `edge-agent --help` should not pay for zod, SQLite and MQTT.
-    const [{ loadConfigIsolated }, { createLogger }, { Runtime }, guards] = await Promise.all([
+    const [{ loadConfigIsolated }, { createLogger }, { Runtime }, guards, { SystemdNotifier }] = await Promise.all([
       import("../../config/load-isolated.js"),
       import("../../log.js"),
       import("../../runtime/runtime.js"),
       import("../../runtime/process-guards.js"),
+      import("../../systemd/notify.js"),
     ]);
     // Health for `edge-agent supervise` from the first moment: while starting, "not ok yet" reports
     // show the event loop turns (slow provisioning is not a hang, which the supervisor kills); once
@@ -74,24 +75,33 @@ Options:
     }
     const logger = createLogger({ level: level ?? config.log.level, pretty: format === undefined ? undefined : format === "pretty", name: "agent" });
     guards.installCrashGuards(logger);
+    // Run directly by systemd as a Type=notify service (under `edge-agent supervise` the supervisor
+    // speaks to systemd instead and these variables are not passed on).
+    const systemd = SystemdNotifier.fromEnv(process.env, logger);
+    // Signal handlers before anything starts: a SIGTERM during provisioning or the start (a service
+    // stopped while the gateway boots) is a clean stop once the start has settled, never a hard kill.
+    let startup: Promise<void> | undefined;
+    guards.installShutdownHandlers({
+      logger,
+      stop: async () => {
+        await startup?.catch(() => undefined);
+        await Promise.all([systemd?.stopping(), runtime?.stop()]);
+      },
+    });
     // Zero-touch provisioning: stored or freshly claimed broker credentials replace the mqtt section's;
     // a refusal is logged and the agent runs on. Loaded only when configured: it pulls in the whole
     // config schema, which the agent's own thread otherwise never needs (the worker validated the file).
     if (config.provisioning) config = await (await import("../../identity/provisioning.js")).ensureProvisioned(config, logger);
     try {
       const starting = new Runtime({ config, configFile: file, logger, version: VERSION });
-      await starting.start();
-      runtime = starting;
+      // `runtime` is set inside the promise, so a stop waiting on it always sees the started runtime.
+      startup = starting.start().then(() => void (runtime = starting));
+      await startup;
     } catch (err) {
       logger.fatal({ err: errorMessage(err) }, "the agent could not start");
       return EXIT.failed;
     }
-    // Run directly by systemd as a Type=notify service (under `edge-agent supervise` the supervisor
-    // speaks to systemd instead and these variables are not passed on).
-    const { SystemdNotifier } = await import("../../systemd/notify.js");
-    const systemd = SystemdNotifier.fromEnv(process.env, logger);
-    const running = runtime;
-    guards.installShutdownHandlers({ logger, stop: async () => void (await Promise.all([systemd?.stopping(), running.stop()])) });
+    const running = runtime as Runtime; // set by startup above
     const status = running.status();
     logger.info({ version: VERSION, deviceId: running.deviceId, devices: status.drivers.length, uplink: status.uplink?.url ?? null }, "agent running");
     if (systemd) {
