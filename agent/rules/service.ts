@@ -6,7 +6,8 @@ import { EdgeError, errorMessage } from "../../edge/errors.js";
 // agent without rules never needs. The schemas load on demand through schema-loader.js.
 import { RuleEngine, RuleSetError } from "../../edge/rules/engine-core.js";
 import { SqliteAlarmStore } from "../../edge/rules/sqlite-alarm-store.js";
-import { loadRuleSchemas, requireRuleSchemas } from "../../edge/rules/schema-loader.js";
+import { requireRuleSchemas } from "../../edge/rules/schema-loader.js";
+import { loadRuleSchemas } from "./load-schemas.js";
 import type { Alarm, AlarmChange } from "../../edge/rules/alarms.js";
 import type { RuleConfig, Severity, VirtualPointConfig } from "../../edge/rules/schema.js";
 import type { RulePointInfo, RuleSource } from "../../edge/rules/rule.js";

@@ -7,7 +7,8 @@ import type { History } from "./history.js";
 import { compileRule, type CompiledRule, type RulePointInfo, type RuleSource } from "./rule.js";
 import type { RuleSetInput, VirtualPointConfig } from "./schema.js";
 // Not schema.ts itself: it is zod (~12 MB resident), which an agent without rules never needs in its
-// main thread. An empty set is parsed without it; anything else uses the schema loaded by then.
+// main thread. An empty set is parsed without it; anything else uses the schema loaded by then
+// (engine.ts loads it; the agent's rules service awaits agent/rules/load-schemas.ts).
 import { emptyRuleSet, requireRuleSchemas } from "./schema-loader.js";
 import { RuleState, phaseOf, type RuleStatus } from "./runtime-state.js";
 import { ActionRunner } from "./actions.js";

@@ -6,7 +6,9 @@ import type { RuleSet, RuleSetInput, ruleSchema, ruleSetSchema } from "./schema.
  * validated the config file's rules already. So the engine and the rules service reach the schemas
  * through this zod-free module: schema.ts registers itself here when it is evaluated (whoever imports
  * it, e.g. edge/rules/index.ts), and async paths that are about to validate a rule (agent start with
- * rules, POST/PUT /rules, a reload) call loadRuleSchemas() first. An empty rule set needs no schema.
+ * rules, POST/PUT /rules, a reload) call loadRuleSchemas() (agent/rules/load-schemas.ts) first. An empty
+ * rule set needs no schema. (The dynamic import is there, not here: edge/rules imports nothing dynamically, see
+ * tests/unit/rules/security.test.ts.)
  */
 export interface RuleSchemas {
   ruleSchema: typeof ruleSchema;
@@ -20,15 +22,9 @@ export function provideRuleSchemas(schemas: RuleSchemas): void {
   loaded = schemas;
 }
 
-/** Imports schema.ts (and so zod) if nothing has yet. */
-export async function loadRuleSchemas(): Promise<RuleSchemas> {
-  if (!loaded) await import("./schema.js");
-  return requireRuleSchemas();
-}
-
 /** The schemas, which must be loaded by now (a programming error otherwise, not a user's). */
 export function requireRuleSchemas(): RuleSchemas {
-  if (!loaded) throw new Error("the rule schemas are not loaded: await loadRuleSchemas() (edge/rules/schema-loader.js) before validating rules");
+  if (!loaded) throw new Error("the rule schemas are not loaded: await loadRuleSchemas() (agent/rules/load-schemas.js) before validating rules");
   return loaded;
 }
 

@@ -1,7 +1,7 @@
 import { readBody, readJson, sendJson } from "../http.js";
 import { ID, route, type Route } from "../router.js";
 import type { ApiContext } from "../context.js";
-import { loadRuleSchemas } from "../../../edge/rules/schema-loader.js";
+import { loadRuleSchemas } from "../../rules/load-schemas.js";
 
 // The body/query schemas (zod, ~12 MB resident once loaded) are imported on the first request that needs them.
 const schemas = () => import("./schemas.js");
@@ -17,7 +17,7 @@ export function ruleRoutes(cx: ApiContext): Route[] {
     route("GET", "/rules", ({ res }) => sendJson(res, 200, r.list())),
     route("POST", "/rules", async ({ req, res }) => {
       const body = await readJson(req);
-      // The rule schema (zod) loads with the first rule an agent gets: see edge/rules/schema-loader.ts.
+      // The rule schema (zod) loads with the first rule an agent gets: see agent/rules/load-schemas.ts.
       await loadRuleSchemas();
       sendJson(res, 201, r.create(body));
     }),
