@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { configSchema } from "../agent/config/schema.js";
-import { telemetryBatchSchema } from "../edge/uplink/batch.js";
+import { telemetryBatchSchema } from "../edge/uplink/batch-schema.js";
 import { commandsSchema } from "../agent/commands/schemas.js";
 
 /**

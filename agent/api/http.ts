@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { EdgeError } from "../../edge/errors.js";
-import { RuleSetError } from "../../edge/rules/index.js";
+// engine-core.js, not index.js: the index brings the rule schemas and zod (~12 MB resident).
+import { RuleSetError } from "../../edge/rules/engine-core.js";
 
 /** An error with the HTTP status and a stable code that API clients can act on. */
 export class ApiError extends Error {

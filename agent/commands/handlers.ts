@@ -1,11 +1,15 @@
 import type { z } from "zod";
 import { EdgeError } from "../../edge/errors.js";
-import { RuleSetError } from "../../edge/rules/index.js";
+// engine-core.js, not index.js: the index brings the rule schemas and zod (~12 MB resident).
+import { RuleSetError } from "../../edge/rules/engine-core.js";
 import type { SampleValue } from "../../edge/model.js";
 import type { WriteResult } from "../../edge/pipeline/point-writer.js";
 import type { CommandChannel } from "../../edge/uplink/commands.js";
 import type { RulesService } from "../rules/service.js";
-import { ackCommandSchema, reloadRulesCommandSchema, writeCommandSchema } from "./schemas.js";
+
+// The payload schemas (zod, ~12 MB resident once loaded) are imported with the first command: most
+// agents run for weeks without one. The module loader caches the import after that.
+const schemas = () => import("./schemas.js");
 
 export interface CommandTargets {
   writePoint: (id: string, value: SampleValue) => Promise<WriteResult>;
@@ -16,15 +20,15 @@ export interface CommandTargets {
 export function registerCommands(channel: CommandChannel, t: CommandTargets): void {
   channel
     .on("write", async (payload) => {
-      const { point, value } = parse(writeCommandSchema, payload);
+      const { point, value } = parse((await schemas()).writeCommandSchema, payload);
       return { ...(await t.writePoint(point, value)) };
     })
-    .on("ack", (payload) => {
-      const { alarmId, by } = parse(ackCommandSchema, payload);
+    .on("ack", async (payload) => {
+      const { alarmId, by } = parse((await schemas()).ackCommandSchema, payload);
       return { alarm: t.rules.acknowledge(alarmId, by ?? "fleet") };
     })
-    .on("reload-rules", (payload) => {
-      parse(reloadRulesCommandSchema, payload);
+    .on("reload-rules", async (payload) => {
+      parse((await schemas()).reloadRulesCommandSchema, payload);
       return t.rules.reloadConfig();
     });
 }

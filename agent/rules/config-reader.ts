@@ -1,4 +1,5 @@
-import { RuleSetError } from "../../edge/rules/index.js";
+// engine-core.js, not index.js: the index brings the rule schemas and zod (~12 MB resident).
+import { RuleSetError } from "../../edge/rules/engine-core.js";
 import { ConfigError } from "../config/errors.js";
 import type { ConfigRules } from "./service.js";
 

@@ -2,21 +2,17 @@ import type Database from "better-sqlite3";
 import type { Logger } from "../../edge/logger.js";
 import type { Clock, Sample, SampleValue } from "../../edge/model.js";
 import { EdgeError, errorMessage } from "../../edge/errors.js";
-import {
-  RuleEngine,
-  RuleSetError,
-  SqliteAlarmStore,
-  ruleSchema,
-  type Alarm,
-  type AlarmChange,
-  type RuleConfig,
-  type RulePointInfo,
-  type RuleSource,
-  type RuleEvent,
-  type RuleStatus,
-  type Severity,
-  type VirtualPointConfig,
-} from "../../edge/rules/index.js";
+// Not edge/rules/index.js: it brings the rule schemas, and with them zod (~12 MB resident), which an
+// agent without rules never needs. The schemas load on demand through schema-loader.js.
+import { RuleEngine, RuleSetError } from "../../edge/rules/engine-core.js";
+import { SqliteAlarmStore } from "../../edge/rules/sqlite-alarm-store.js";
+import { requireRuleSchemas } from "../../edge/rules/schema-loader.js";
+import { loadRuleSchemas } from "./load-schemas.js";
+import type { Alarm, AlarmChange } from "../../edge/rules/alarms.js";
+import type { RuleConfig, Severity, VirtualPointConfig } from "../../edge/rules/schema.js";
+import type { RulePointInfo, RuleSource } from "../../edge/rules/rule.js";
+import type { RuleEvent } from "../../edge/rules/events.js";
+import type { RuleStatus } from "../../edge/rules/runtime-state.js";
 import { RuleStore } from "./rule-store.js";
 
 /** The rules of the config file: what the service starts from and what a reload re-reads. */
@@ -110,12 +106,21 @@ export class RulesService {
     });
   }
 
-  /** Loads config + persisted API rules and starts the tick timer. Throws RuleSetError on an invalid set. */
+  /**
+   * Loads config + persisted API rules and starts the tick timer. Throws RuleSetError on an invalid set.
+   * Needs the rule schemas when there is any rule or virtual point: await prepare() first.
+   */
   start(): void {
-    this.apply(this.configRules, this.store.apiRules().map((r) => ruleSchema.parse(r)), this.store.switches());
+    const api = this.store.apiRules();
+    this.apply(this.configRules, api.length === 0 ? [] : api.map((r) => requireRuleSchemas().ruleSchema.parse(r)), this.store.switches());
     const every = this.options.tickMs ?? 250;
     this.timer = setInterval(() => this.tick(), every);
     this.timer.unref();
+  }
+
+  /** Loads the rule schemas (zod) if start() will validate something: config rules, virtual points, API rules. */
+  async prepare(): Promise<void> {
+    if (this.configRules.rules.length > 0 || this.configRules.virtualPoints.length > 0 || this.store.apiRules().length > 0) await loadRuleSchemas();
   }
 
   stop(): void {
@@ -193,6 +198,7 @@ export class RulesService {
     const read = this.options.readConfigRules;
     if (!read) throw new EdgeError("RELOAD_UNAVAILABLE", "this agent was started without a config file to re-read");
     const next = await read();
+    await loadRuleSchemas();
     this.apply(next, this.apiDefinitions(), this.store.switches());
     this.configRules = next;
     this.options.logger.info({ rules: this.definitions.size }, "rules reloaded from the config file");
@@ -288,7 +294,7 @@ export class RulesService {
 
 /** Validates one rule body; a bad one is a RuleSetError listing every field problem. */
 function parseRule(input: unknown): RuleConfig {
-  const parsed = ruleSchema.safeParse(input);
+  const parsed = requireRuleSchemas().ruleSchema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new RuleSetError(parsed.error.issues.map((i) => `${i.path.length ? i.path.map(String).join(".") : "rule"}: ${i.message}`));
 }

@@ -34,7 +34,7 @@ export function rulesComponent(d: RulesComponentDeps): Component {
   let service: RulesService | null = null;
   return {
     name: "rules",
-    start: () => {
+    start: async () => {
       const writer = d.writer();
       const pipeline = d.pipeline();
       const file = d.configFile;
@@ -54,6 +54,8 @@ export function rulesComponent(d: RulesComponentDeps): Component {
         logger: log,
         clock: d.clock,
       });
+      // Before start(): loads the rule schemas (zod) only if there are rules to validate.
+      await service.prepare();
       service.start();
       const stats = service.stats();
       log.info({ rules: stats.rules, openAlarms: stats.alarmsUnacknowledged }, "rules loaded");

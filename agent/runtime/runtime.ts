@@ -3,7 +3,8 @@ import { join, resolve } from "node:path";
 import type { Logger } from "../../edge/logger.js";
 import type { Clock } from "../../edge/model.js";
 import type { Driver } from "../../edge/drivers/driver.js";
-import { createDriver } from "../../edge/drivers/registry.js";
+// factory.ts, not registry.ts: the registry holds the zod device schemas (~12 MB resident once loaded).
+import { createDriver } from "../../edge/drivers/factory.js";
 import { SharedResources } from "../../edge/drivers/shared.js";
 import type { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { openOutbox } from "../../edge/store/open-store.js";

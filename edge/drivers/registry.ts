@@ -1,41 +1,26 @@
 import type { z } from "zod";
-import type { Driver, DriverContext } from "./driver.js";
-import { modbusRtuDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusTcpDeviceSchema, type ModbusDeviceConfig } from "./modbus/config.js";
+import { modbusRtuDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusTcpDeviceSchema } from "./modbus/config.js";
 import { sharedLinkConflicts } from "./modbus/lines.js";
-import { opcuaDeviceSchema, type OpcuaDeviceConfig } from "./opcua/config.js";
+import { opcuaDeviceSchema } from "./opcua/config.js";
+import type { DeviceConfig as FactoryDeviceConfig } from "./factory.js";
 
 /**
- * Every protocol the agent speaks: the device config schemas (light, loaded always so that configs
- * validate) and a factory that imports the driver itself only when a device needs it, so a Modbus-only
- * gateway never loads an OPC UA stack. Adding a protocol = a folder and its entries here.
+ * Every protocol the agent speaks: the device config schemas (light: no driver stack) and, in
+ * factory.ts, a factory that imports the driver itself only when a device needs it. The schemas use
+ * zod, so only config validation (the config worker thread, `validate`) imports this module; the
+ * runtime imports factory.ts, keeping zod (~12 MB resident) out of the agent's main thread. Adding a
+ * protocol = a folder, its schema here and its factory there.
  */
 export const deviceSchemas = [modbusTcpDeviceSchema, modbusRtuOverTcpDeviceSchema, modbusRtuDeviceSchema, opcuaDeviceSchema] as const;
 
 export type DeviceConfig = z.output<(typeof deviceSchemas)[number]>;
 
-type Factory<C> = (config: C, ctx: DriverContext) => Promise<Driver>;
+// The factory's hand-written union must stay the schemas' output type, both ways.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const deviceConfigMatchesFactory: Same<DeviceConfig, FactoryDeviceConfig> = true;
+void deviceConfigMatchesFactory;
 
-const modbus: Factory<ModbusDeviceConfig> = async (config, ctx) => {
-  const { ModbusDriver } = await import("./modbus/driver.js");
-  return new ModbusDriver(config, ctx);
-};
-
-const opcua: Factory<OpcuaDeviceConfig> = async (config, ctx) => {
-  const { OpcuaDriver } = await import("./opcua/driver.js");
-  return new OpcuaDriver(config, ctx);
-};
-
-const factories: { [P in DeviceConfig["protocol"]]: Factory<Extract<DeviceConfig, { protocol: P }>> } = {
-  "modbus-tcp": modbus,
-  "modbus-rtu-tcp": modbus,
-  "modbus-rtu": modbus,
-  opcua,
-};
-
-export async function createDriver(config: DeviceConfig, ctx: DriverContext): Promise<Driver> {
-  const factory = factories[config.protocol] as Factory<DeviceConfig>;
-  return factory(config, ctx);
-}
+export { createDriver } from "./factory.js";
 
 /** A problem that only shows across devices (two devices on one serial line with different settings). */
 export interface CrossDeviceProblem {

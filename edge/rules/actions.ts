@@ -1,7 +1,7 @@
 import type { Sample, SampleValue } from "../model.js";
 import { errorMessage } from "../errors.js";
 import type { AlarmBook, PointValues } from "./alarms.js";
-import type { RuleEngineOptions } from "./engine.js";
+import type { RuleEngineOptions } from "./engine-core.js";
 import type { ActionTrigger, FiredAction } from "./events.js";
 import type { CompiledAction } from "./rule.js";
 import type { RuleState } from "./runtime-state.js";

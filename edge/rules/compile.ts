@@ -3,7 +3,7 @@ import { ExpressionError } from "./lexer.js";
 import { flattenChain, parse, type Node } from "./parser.js";
 import { Kind, type Val, type ValueTable } from "./values.js";
 import { FUNCTIONS } from "./functions.js";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "./duration-text.js";
 
 /**
  * Compiles a syntax tree once into closures over the value table. Types are checked where they are

@@ -1,19 +1,10 @@
 import { z } from "zod";
 import { describeInput } from "../schema-kit.js";
 
-/**
- * Durations in rules are written the way engineers say them: "500ms", "10s", "2m", "1h" (decimals
- * allowed: "1.5s"), or a plain integer number of milliseconds (as schema-kit's durationMs takes them).
- */
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds of a duration text, or null when it is not one. */
-export function parseDuration(text: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
-  if (!m) return null;
-  const ms = Number(m[1]) * (UNITS[m[2] ?? ""] ?? Number.NaN);
-  return Number.isFinite(ms) ? Math.round(ms) : null;
-}
+// parseDuration is in duration-text.ts, without zod: the rule compiler runs in the agent's main thread,
+// which does not load zod (~12 MB resident) unless a rule needs validating.
+import { parseDuration } from "./duration-text.js";
+export { parseDuration };
 
 /** A duration field: "10s"-style text or a number of ms, bounded to [minMs, maxMs]; always ms after parsing. */
 export function durationSchema(minMs: number, maxMs: number) {

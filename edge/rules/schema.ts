@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { identifier } from "../schema-kit.js";
 import { durationSchema } from "./duration.js";
+import { provideRuleSchemas } from "./schema-loader.js";
 
 /**
  * The rules section of the configuration (and the body the API accepts): virtual points and rules.
@@ -132,3 +133,7 @@ export const ruleSetSchema = z.strictObject({
 });
 export type RuleSet = z.output<typeof ruleSetSchema>;
 export type RuleSetInput = z.input<typeof ruleSetSchema>;
+
+// Registers the schemas with the zod-free loader the engine and the rules service use (see
+// schema-loader.ts: zod stays out of the agent's main thread until a rule needs validating).
+provideRuleSchemas({ ruleSchema, ruleSetSchema });

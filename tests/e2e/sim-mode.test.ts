@@ -6,7 +6,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { CliProcess, REPO, parseReadyLine } from "../helpers/cli.js";
 import { waitFor } from "../helpers/ports.js";
-import { telemetryBatchSchema, type TelemetryBatch } from "../../edge/uplink/batch.js";
+import { telemetryBatchSchema, type TelemetryBatch } from "../../edge/uplink/batch-schema.js";
 
 interface Status {
   version: string;

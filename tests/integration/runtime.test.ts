@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
-import { telemetryBatchSchema } from "../../edge/uplink/batch.js";
+import { telemetryBatchSchema } from "../../edge/uplink/batch-schema.js";
 import { Runtime } from "../../agent/runtime/runtime.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { startModbusSimulator, type ModbusSimulator } from "../../simulators/modbus/index.js";

@@ -6,7 +6,7 @@ import { gunzipSync } from "node:zlib";
 import mqtt from "mqtt";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
-import { telemetryBatchSchema } from "../../edge/uplink/batch.js";
+import { telemetryBatchSchema } from "../../edge/uplink/batch-schema.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { waitFor } from "../helpers/ports.js";
 import { uplinkOptions } from "../helpers/uplink.js";

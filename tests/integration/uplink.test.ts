@@ -6,7 +6,7 @@ import mqtt from "mqtt";
 import { SqliteOutbox } from "../../edge/store/sqlite-outbox.js";
 import { Pipeline } from "../../edge/pipeline/pipeline.js";
 import { MqttUplink } from "../../edge/uplink/mqtt-uplink.js";
-import { telemetryBatchSchema, type TelemetryBatch } from "../../edge/uplink/batch.js";
+import { telemetryBatchSchema, type TelemetryBatch } from "../../edge/uplink/batch-schema.js";
 import type { Sample } from "../../edge/model.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { testLogger } from "../helpers/logger.js";

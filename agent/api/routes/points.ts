@@ -1,9 +1,9 @@
-import { z } from "zod";
 import { ApiError, readBody, sendJson } from "../http.js";
 import { ID, route, type Route } from "../router.js";
 import type { ApiContext } from "../context.js";
 
-const writeBody = z.strictObject({ value: z.union([z.number(), z.boolean(), z.string()]) });
+// The body/query schemas (zod, ~12 MB resident once loaded) are imported on the first request that needs them.
+const schemas = () => import("./schemas.js");
 
 /** Points (with their latest values), writes to writable points, and devices with their status. */
 export function pointRoutes(cx: ApiContext): Route[] {
@@ -22,7 +22,7 @@ export function pointRoutes(cx: ApiContext): Route[] {
     route("GET", `/points/${ID}`, ({ res, params: [id] }) => sendJson(res, 200, findPoint(id ?? ""))),
     route("POST", `/points/${ID}/write`, async ({ req, res, params: [id = ""] }) => {
       findPoint(id);
-      const { value } = await readBody(req, writeBody, '{"value": number | boolean | string}');
+      const { value } = await readBody(req, (await schemas()).writeBody, '{"value": number | boolean | string}');
       const result = await cx.writePoint(id, value);
       cx.logger.info({ point: result.point, value: result.value, raw: result.raw }, "point written through the API");
       sendJson(res, 200, result);

@@ -1,5 +1,5 @@
 import type { ModbusPointConfig, NumericRegisterType } from "./config.js";
-import { registerTypeWidths } from "./config.js";
+import { registerTypeWidths } from "./widths.js";
 
 type ByteOrder = ModbusPointConfig["byteOrder"];
 

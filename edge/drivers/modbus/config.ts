@@ -2,22 +2,11 @@ import { z } from "zod";
 import { pointBaseSchema } from "../point-schema.js";
 import { durationMs, identifier, intRange } from "../../schema-kit.js";
 
-/** Register data types and how many 16-bit registers each occupies (string: its `length`). */
-export const registerTypeWidths = {
-  int16: 1,
-  uint16: 1,
-  int32: 2,
-  uint32: 2,
-  float32: 2,
-  int64: 4,
-  uint64: 4,
-  float64: 4,
-} as const;
-
-export type NumericRegisterType = keyof typeof registerTypeWidths;
-export type RegisterType = NumericRegisterType | "string";
-export type PointType = RegisterType | "bool";
-export type ModbusTable = "coil" | "discrete" | "holding" | "input";
+// The plain constants and helpers live in widths.ts, which imports no zod: the codec and the read
+// planner use them at run time, and zod costs ~12 MB resident in the agent process (only the config
+// worker thread validates). Re-exported here so existing imports keep working.
+import { registerTypeWidths, pointWidth, type NumericRegisterType, type RegisterType, type PointType, type ModbusTable } from "./widths.js";
+export { registerTypeWidths, pointWidth, type NumericRegisterType, type RegisterType, type PointType, type ModbusTable };
 
 const pointTypes = ["bool", ...Object.keys(registerTypeWidths), "string"] as [PointType, ...PointType[]];
 
@@ -70,13 +59,6 @@ export const modbusPointSchema = pointBaseSchema
   });
 
 export type ModbusPointConfig = z.output<typeof modbusPointSchema>;
-
-/** How many table entries (registers or bits) a point occupies. */
-export function pointWidth(p: { table: ModbusTable; type?: PointType | undefined; length?: number | undefined }): number {
-  if (p.table === "coil" || p.table === "discrete" || p.type === "bool" || p.type === undefined) return 1;
-  if (p.type === "string") return p.length ?? 1;
-  return registerTypeWidths[p.type];
-}
 
 /** Fields every Modbus device has, whatever the transport. */
 const commonDeviceFields = {

@@ -1,4 +1,5 @@
-import { pointWidth, type ModbusPointConfig, type ModbusTable } from "./config.js";
+import type { ModbusPointConfig, ModbusTable } from "./config.js";
+import { pointWidth } from "./widths.js";
 
 /** The protocol's limits on one read request: 125 registers (functions 3/4), 2000 bits (1/2). */
 export const MAX_REGISTERS_PER_READ = 125;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { SqliteOutbox } from "../../../edge/store/sqlite-outbox.js";
 import { MqttUplink } from "../../../edge/uplink/mqtt-uplink.js";
-import { telemetryBatchSchema, type TelemetryBatch } from "../../../edge/uplink/batch.js";
+import { telemetryBatchSchema, type TelemetryBatch } from "../../../edge/uplink/batch-schema.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../../simulators/broker/aedes-broker.js";
 import { testLogger } from "../../helpers/logger.js";
 import { waitFor } from "../../helpers/ports.js";
