@@ -152,8 +152,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.mode = "stopping";
     for (const t of this.timers) clearTimeout(t);
-    if (this.livenessTimer) clearInterval(this.livenessTimer);
-    this.livenessTimer = null;
+    this.stopLivenessCheck();
     this.clearTestTimers();
     await this.chain.catch(() => undefined);
     await this.stopChild();
@@ -224,8 +223,7 @@ export class Supervisor {
       if (this.child === child) {
         this.child = null;
         this.killedHungAt = null;
-        if (this.livenessTimer) clearInterval(this.livenessTimer);
-        this.livenessTimer = null;
+        this.stopLivenessCheck();
       }
       this.onExit(child, code, signal);
     });
@@ -236,7 +234,7 @@ export class Supervisor {
    * with SIGKILL, since a blocked event loop never handles SIGTERM; its exit restarts it as a crash.
    */
   private watchLiveness(child: ChildProcess): void {
-    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.stopLivenessCheck();
     const every = Math.max(50, Math.min(5000, Math.floor(this.hangTimeoutMs / 4)));
     this.livenessTimer = setInterval(() => {
       if (this.mode !== "normal" || this.child !== child || this.killedHungAt !== null) return;
@@ -249,6 +247,11 @@ export class Supervisor {
       child.kill("SIGKILL");
     }, every);
     this.livenessTimer.unref();
+  }
+
+  private stopLivenessCheck(): void {
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

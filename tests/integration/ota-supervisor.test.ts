@@ -82,9 +82,9 @@ describe("OTA supervisor and restarts", () => {
     env: NodeJS.ProcessEnv;
   }
 
-  function setup(): Setup {
+  function setup(base: FakeBehavior = "healthy"): Setup {
     const root = join(work, `root-${++n}`);
-    installBase(root, "1.0.0", "healthy");
+    installBase(root, "1.0.0", base);
     const trust = makeTrust(join(work, `trust-${n}`));
     const log = join(work, `agents-${n}.log`);
     writeFileSync(log, "");
@@ -93,18 +93,22 @@ describe("OTA supervisor and restarts", () => {
     return { root, trust, log, offerFile, statusLog, env: { EDGE_DIST: DIST, OTA_INSTALL_ROOT: root, OTA_ROOT_FILE: trust.rootFile, FAKE_AGENT_LOG: log, OTA_OFFER_FILE: offerFile, OTA_STATUS_LOG: statusLog } };
   }
 
-  /** Runs the real updater in this process up to `switching` for a v2 that behaves as told. */
-  async function installed(s: Setup, behavior: FakeBehavior, version = "2.0.0"): Promise<void> {
-    const rel = await buildRelease(work, s.trust, { version, behavior });
-    const updater = new Updater({
+  /** The real updater for this install root, in this process, with no MQTT transport. */
+  const updaterFor = (s: Setup, handover: () => void = () => undefined) =>
+    new Updater({
       installRoot: s.root,
       deviceId: "gw-1",
       platform: "linux-x64",
       shippedRoot: s.trust.root,
       transport: { subscribe: () => undefined, publish: async () => undefined },
       unpack: { fsync: false },
-      handover: () => undefined,
+      handover,
     });
+
+  /** Runs the real updater in this process up to `switching` for a v2 that behaves as told. */
+  async function installed(s: Setup, behavior: FakeBehavior, version = "2.0.0"): Promise<void> {
+    const rel = await buildRelease(work, s.trust, { version, behavior });
+    const updater = updaterFor(s);
     await updater.handleOffer(Buffer.from(JSON.stringify(offerOf(rel, serveArchive(rel.archive)))));
     updater.stop();
     expect(state(s).state).toBe("switching");
@@ -242,16 +246,8 @@ describe("OTA supervisor and restarts", () => {
   it("an error in the hand-over after switching is durable keeps the release for the supervisor", async () => {
     const s = setup();
     const rel = await buildRelease(work, s.trust, { version: "2.0.0" });
-    const updater = new Updater({
-      installRoot: s.root,
-      deviceId: "gw-1",
-      platform: "linux-x64",
-      shippedRoot: s.trust.root,
-      transport: { subscribe: () => undefined, publish: async () => undefined },
-      unpack: { fsync: false },
-      handover: () => {
-        throw new Error("IPC channel closed");
-      },
+    const updater = updaterFor(s, () => {
+      throw new Error("IPC channel closed");
     });
     await updater.handleOffer(Buffer.from(JSON.stringify(offerOf(rel, serveArchive(rel.archive)))));
     updater.stop();
@@ -390,9 +386,7 @@ describe("OTA supervisor and restarts", () => {
   });
 
   it("with no update running, a hung agent (no health reports) is killed and restarted", async () => {
-    const s = setup();
-    rmSync(s.root, { recursive: true, force: true });
-    installBase(s.root, "1.0.0", "hang");
+    const s = setup("hang");
     const d = supervise(s, { OTA_HANG_TIMEOUT_MS: "600" });
     const first = await d.waitMessage((m) => m.type === "agent", "the agent");
     // The fake blocks its event loop for 20 s after one report: only the supervisor's SIGKILL ends it sooner.
